@@ -67,9 +67,9 @@ def cmd_showcase(args: argparse.Namespace) -> int:
         term = parse_term(text)
         data = term_to_binary(term)
         back = binary_to_term(data)
-        print(f"term     {format_term(term)}")
+        print(f"term     {format_term(term, pretty=True)}")
         print(f"  etf    {data.hex()}")
-        print(f"  back   {format_term(back)}")
+        print(f"  back   {format_term(back, pretty=True)}")
         print(f"  phash2 {phash2(term)}  (range 2^32-1: {phash2(term, 4294967295)})")
     return 0
 
@@ -109,3 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DecodeError, EncodeError, TermSyntaxError) as e:
         print(f"pyekka: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a pager or `head` that quit early
+        sys.stderr.close()
+        return 0

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from pyekka.term import decode as decode_module
+from pyekka.term import decode_leaves
 from pyekka.term.decode import DEFAULT_MAX_DEPTH, binary_to_term, decode_term
 from pyekka.term.encode import encode_term, term_to_binary
 from pyekka.term.errors import DecodeError, EncodeError
@@ -299,10 +299,10 @@ def test_atom_cache_ref_as_node_name() -> None:
 
 
 def test_decoded_atoms_are_cached_within_a_bound() -> None:
-    names = [f"atom_{i}" for i in range(3 * decode_module._ATOM_CACHE_LIMIT)]
+    names = [f"atom_{i}" for i in range(3 * decode_leaves.ATOM_CACHE_LIMIT)]
     term = binary_to_term(term_to_binary([Atom(n) for n in names]))
     assert [a.name for a in term] == names
-    assert len(decode_module._utf8_atoms) <= decode_module._ATOM_CACHE_LIMIT
+    assert len(decode_leaves.utf8_atoms) <= decode_leaves.ATOM_CACHE_LIMIT
 
 
 # --- the encoder ---------------------------------------------------------------------

@@ -19,6 +19,14 @@ from typing import Any
 
 import pytest
 
+from pyekka.term.jenkins import (
+    GOLDEN,
+    LANES_MIN,
+    block_hash,
+    block_hashes,
+    mix,
+    word_hashes,
+)
 from pyekka.term.maphash import (
     MAP_SMALL_LIMIT,
     canonical_map_order,
@@ -286,6 +294,47 @@ def test_order_is_descending_reversed_nibbles() -> None:
     pairs = [(i * 7919, None) for i in range(200)]
     keys = [_swizzle(map_hash(k)) for k, _ in hashmap_sort(pairs)]
     assert keys == sorted(keys, reverse=True)
+
+
+def test_lanes_hash_like_one_at_a_time() -> None:
+    """The Jenkins hash of many inputs at once (one big integer, one lane each)."""
+    rng = random.Random(11)
+    for size in [*range(0, 50), 255]:
+        items = [rng.randbytes(size) for _ in range(LANES_MIN + size % 5)]
+        items[0] = b"\xff" * size  # carries and borrows at every position
+        for seed in (0, 0xFFFFFFFF, rng.getrandbits(32)):
+            assert block_hashes(items, size, seed) == [block_hash(x, seed) for x in items]
+    words = [0, (1 << 64) - 1, *(rng.getrandbits(64) for _ in range(20))]
+    for add, c in ((GOLDEN, 0), (0xFFFFFFFF, 0xFFFFFFFF), (0, 12345)):
+        want = [mix(add + (w & 0xFFFFFFFF), add + (w >> 32), c) for w in words]
+        assert word_hashes(words, add, c) == want
+
+
+def test_keys_hashed_together_hash_as_alone() -> None:
+    """Many keys of a kind are hashed at once (in the lanes of one big integer):
+    the order must be the one their hashes, taken one key at a time, give."""
+    rng = random.Random(5)
+    keys: list[Any] = []
+    for size in [*range(0, 41), 63, 64, 100]:
+        # group sizes around the point where keys start to be hashed together
+        keys += [rng.randbytes(size) for _ in range(1 + size % 7)]
+    keys += ["é" * n for n in range(1, 6)] + ["x" * 12, "y" * 12, "z" * 12, "w" * 12]
+    small = [0, -1, 1, (1 << 59) - 1, -(1 << 59), 1 << 59, -(1 << 59) - 1, 1 << 64]
+    keys += small + [rng.randrange(-(1 << 62), 1 << 62) for _ in range(30)]
+    keys += [True, False, Atom("a"), Atom("b"), Atom("c"), 1.5, (1, b"x")]
+    index = {"a": 20_000, "b": 20_001, "c": 3}.get
+    pairs = [(k, None) for k in keys]
+    want = sorted(
+        (_swizzle(map_hash(k, atom_index=index)) for k in keys),
+        reverse=True,
+    )
+    for seed in range(3):
+        got = hashmap_sort(_shuffled(pairs, seed), atom_index=index)
+        assert [_swizzle(map_hash(k, atom_index=index)) for k, _ in got] == want
+    # only binaries, all of one length: the fastest path
+    same = [(rng.randbytes(12), None) for _ in range(50)]
+    got = [_swizzle(map_hash(k)) for k, _ in hashmap_sort(same)]
+    assert got == sorted(got, reverse=True)
 
 
 def test_equal_terms_hash_alike() -> None:

@@ -81,6 +81,18 @@ class FakeRouter:
     def monitor_exit(self, target: Any, watcher: Pid, ref: Reference, reason: Any) -> None:
         self._record(*("monitor_exit", target, watcher, ref, reason))
 
+    def spawn_request(
+        self,
+        req_id: Reference,
+        from_pid: Pid,
+        group_leader: Pid,
+        node: Atom,
+        mfa: Any,
+        args: list,
+        opts: list,
+    ) -> None:
+        self._record(*("spawn_request", req_id, from_pid, group_leader, node, mfa, args, opts))
+
 
 @pytest.fixture
 def router():

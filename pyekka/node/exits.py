@@ -8,6 +8,7 @@ the process function ...                       exit reason
 returns                                        ``normal``
 raises ``ProcessExit(reason)`` (``exit/1``)    ``reason`` (not logged, as in OTP)
 raises ``ErlangError(reason)`` (``error/1``)   ``{reason, []}`` (logged as a crash)
+raises ``ErlangThrow(value)`` (``throw/1``)    ``{{nocatch, value}, []}`` (logged as a crash)
 raises any other exception                     ``{python_error, <<"Type: message">>}``
                                                (logged as a crash, with the traceback)
 is killed by an exit signal                    the signal's reason (``killed`` for ``kill``)
@@ -37,6 +38,8 @@ __all__ = [
     "CallError",
     "CallTimeout",
     "ErlangError",
+    "ErlangExit",
+    "ErlangThrow",
     "ProcessExit",
     "crash_reason",
     "describe_exception",
@@ -58,6 +61,7 @@ ALIAS = Atom("alias")
 BADARG = Atom("badarg")
 TIMEOUT = Atom("timeout")
 PYTHON_ERROR = Atom("python_error")
+NOCATCH = Atom("nocatch")
 _GEN_SERVER = Atom("gen_server")
 _CALL = Atom("call")
 
@@ -107,6 +111,23 @@ class ErlangError(Exception):
     def exit_reason(self) -> Any:
         """The exit reason the process ends with when this escapes its function."""
         return (self.reason, [])
+
+
+class ErlangThrow(ErlangError):
+    """An Erlang ``throw(Value)``.
+
+    Raised by a function that Erlang nodes call (``rpc``/``erpc``), it is the
+    ``throw`` class with ``value``; escaping a process function, it ends the
+    process with ``{{nocatch, Value}, []}`` as an uncaught throw does in Erlang.
+    """
+
+    def __init__(self, value: Any) -> None:
+        super().__init__((NOCATCH, value))
+        self.value = value
+
+
+ErlangExit = ProcessExit
+"""``exit(Reason)`` under the name the rpc documentation uses (the same class)."""
 
 
 class BadArg(ErlangError):

@@ -74,6 +74,23 @@ class RemoteRouter(Protocol):
         (its name if it was monitored by name) watched by the remote ``watcher``
         ended with ``reason`` (``noproc`` if it did not exist)."""
 
+    def spawn_request(
+        self,
+        req_id: Reference,
+        from_pid: Pid,
+        group_leader: Pid,
+        node: Atom,
+        mfa: tuple[Atom, Atom, int],
+        args: list,
+        opts: list,
+    ) -> None:
+        """``SPAWN_REQUEST``: ask ``node`` to spawn ``apply(M, F, args)``.
+
+        The peer answers with ``SPAWN_REPLY``, given to ``runtime.remote_spawn_reply``.
+        A node without ``DFLAG_SPAWN`` gets nothing: the router answers on its
+        behalf with the error ``notsup``.
+        """
+
 
 class UnreachableRouter:
     """The router of a runtime with no distribution: no other node is reachable.
@@ -121,3 +138,16 @@ class UnreachableRouter:
 
     def monitor_exit(self, target: Pid | Atom, watcher: Pid, ref: Reference, reason: Any) -> None:
         """Dropped."""
+
+    def spawn_request(
+        self,
+        req_id: Reference,
+        from_pid: Pid,
+        group_leader: Pid,
+        node: Atom,
+        mfa: tuple[Atom, Atom, int],
+        args: list,
+        opts: list,
+    ) -> None:
+        """The node is unreachable: the request fails with ``noconnection``."""
+        self._on_unreachable(node)

@@ -36,7 +36,7 @@ from pyekka.node.node_monitor import NodeSubscriptions, parse_options
 from pyekka.node.process import Monitor, Process, ProcessFn, Watcher
 from pyekka.node.registry import NameRegistry
 from pyekka.node.router import RemoteRouter, UnreachableRouter
-from pyekka.node.seam import RemoteSeam
+from pyekka.node.seam import LINK, MONITOR, RemoteSeam, SpawnRequest
 from pyekka.term.types import Atom, Pid, Reference
 
 __all__ = ["ProcessRuntime"]
@@ -70,6 +70,9 @@ class ProcessRuntime(RemoteSeam):
         self._draining = False
         self._closed = False
         self._router: RemoteRouter = router or UnreachableRouter(self._unreachable)
+        self.group_leader: Pid | None = None
+        """The group leader given to processes spawned on other nodes (``None``: the
+        requesting process itself)."""
         self._init_nodes()
 
     # -- basics -------------------------------------------------------------------
@@ -472,6 +475,57 @@ class ProcessRuntime(RemoteSeam):
         if flush:
             proc.mailbox.remove_first(proc.is_down_of(ref))
         return mon is not None
+
+    # -- spawning on other nodes -------------------------------------------------------
+
+    def spawn_request(
+        self,
+        proc: Process,
+        node: Atom,
+        module: Atom,
+        function: Atom,
+        args: list,
+        *,
+        link: bool = False,
+        monitor: bool = False,
+    ) -> Reference:
+        """``spawn_request(Node, M, F, A, Opts)`` made by ``proc``: the request id.
+
+        ``proc`` later receives ``{spawn_reply, ReqId, ok, Pid}`` (the link and the
+        monitor, whose reference is ``ReqId``, are then in place) or
+        ``{spawn_reply, ReqId, error, Reason}`` (``notsup``, ``noconnection`` ...).
+        """
+        if type(node) is not Atom or type(module) is not Atom or type(function) is not Atom:
+            raise BadArg("spawn_request needs atoms for the node, module and function")
+        if type(args) is not list:
+            raise BadArg("spawn_request needs a list of arguments")
+        if node == self.node:
+            raise BadArg("spawn_request to the local node: use spawn()")
+        req_id = self.make_ref()
+        opts = [a for a, on in ((LINK, link), (MONITOR, monitor)) if on]
+        self._spawn_requests[req_id] = SpawnRequest(proc.pid, node, link, monitor)
+        self._router.spawn_request(
+            req_id,
+            proc.pid,
+            self.group_leader or proc.pid,
+            node,
+            (module, function, len(args)),
+            args,
+            opts,
+        )
+        return req_id
+
+    def spawn_request_abandon(self, req_id: Reference) -> bool:
+        """``spawn_request_abandon(ReqId)``: whether the request was still pending.
+
+        An abandoned request sends no reply; a process it creates anyway is sent an
+        exit signal ``abandoned``.
+        """
+        req = self._spawn_requests.get(req_id)
+        if req is None or req.abandoned:
+            return False
+        req.abandoned = True
+        return True
 
     # -- node status subscriptions ----------------------------------------------------
 

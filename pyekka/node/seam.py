@@ -9,20 +9,42 @@ loop's thread, in the order the peer sent the signals.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyekka.node.exits import DOWN, NOCONNECTION, NOPROC, PROCESS
+from pyekka.node.process import Monitor
 from pyekka.term.types import Atom, Pid, Reference
 
 if TYPE_CHECKING:
     from pyekka.node.node_monitor import NodeSubscriptions
-    from pyekka.node.process import Monitor, Process
+    from pyekka.node.process import Process
     from pyekka.node.registry import NameRegistry
     from pyekka.node.router import RemoteRouter
 
-__all__ = ["CONNECTION_CLOSED", "RemoteSeam"]
+__all__ = ["CONNECTION_CLOSED", "RemoteSeam", "SpawnRequest"]
 
 CONNECTION_CLOSED = Atom("connection_closed")
+SPAWN_REPLY = Atom("spawn_reply")
+OK = Atom("ok")
+ERROR = Atom("error")
+LINK = Atom("link")
+MONITOR = Atom("monitor")
+ABANDONED = Atom("abandoned")
+
+_LINK_FLAG = 1
+_MONITOR_FLAG = 2
+
+
+@dataclass(slots=True)
+class SpawnRequest:
+    """A ``spawn_request`` of a local process waiting for its ``SPAWN_REPLY``."""
+
+    pid: Pid
+    node: Atom
+    link: bool
+    monitor: bool
+    abandoned: bool = False
 
 
 class RemoteSeam:
@@ -48,6 +70,7 @@ class RemoteSeam:
     def _init_nodes(self) -> None:
         # connected node -> (hidden, connection id)
         self._nodes: dict[Atom, tuple[bool, Any]] = {}
+        self._spawn_requests: dict[Reference, SpawnRequest] = {}
 
     # -- messages -----------------------------------------------------------------
 
@@ -152,6 +175,46 @@ class RemoteSeam:
             del proc._monitors[ref]
             proc.deliver((DOWN, ref, PROCESS, mon.item, reason))
 
+    # -- spawn requests -------------------------------------------------------------------
+
+    def remote_spawn_reply(self, req_id: Reference, to_pid: Pid, flags: int, result: Any) -> None:
+        """``SPAWN_REPLY`` to a :meth:`spawn_request`: set up the link and the monitor
+        the peer reports (``flags`` 1 and 2) and tell the requester. If the requester
+        is gone or abandoned the request, the new process is let go (link broken
+        with ``noproc``, monitor dropped) or, when abandoned, sent ``abandoned``."""
+        req = self._spawn_requests.get(req_id)
+        if req is None or req.pid != to_pid:
+            return
+        del self._spawn_requests[req_id]
+        proc = self.process(to_pid)
+        if type(result) is not Pid:
+            if proc is not None and not req.abandoned:
+                proc.deliver((SPAWN_REPLY, req_id, ERROR, result))
+            return
+        if proc is None or req.abandoned:
+            if flags & _MONITOR_FLAG:
+                self._router.demonitor(to_pid, result, req_id)
+            if proc is None:
+                if flags & _LINK_FLAG:
+                    self._router.exit(to_pid, result, NOPROC)
+            else:
+                self._router.exit2(to_pid, result, ABANDONED)
+            return
+        if flags & _LINK_FLAG:
+            proc._links[result] = 0
+        if flags & _MONITOR_FLAG:
+            proc._monitors[req_id] = Monitor(result, result, remote=True)
+        proc.deliver((SPAWN_REPLY, req_id, OK, result))
+
+    def _fail_spawn_requests(self, node: Atom, reason: Any) -> None:
+        for req_id, req in list(self._spawn_requests.items()):
+            if req.node != node:
+                continue
+            del self._spawn_requests[req_id]
+            proc = self.process(req.pid)
+            if proc is not None and not req.abandoned:
+                proc.deliver((SPAWN_REPLY, req_id, ERROR, reason))
+
     # -- nodes --------------------------------------------------------------------------
 
     def nodes(self, kind: str = "visible") -> list[Atom]:
@@ -187,6 +250,7 @@ class RemoteSeam:
         delivering every signal that came over the lost connection.
         """
         info = self._nodes.pop(node, None)
+        self._fail_spawn_requests(node, NOCONNECTION)
         broken: list[tuple[Process, list[Pid], list[tuple[Reference, Monitor]]]] = []
         for proc in list(self._procs.values()):
             if not proc._alive:

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from functools import cache
 from typing import Any
 
-from pyekka.term.encode import map_key
+from pyekka.term.jenkins import GOLDEN, LANES_MIN, block_hash, block_hashes, mix, word_hashes
+from pyekka.term.order import map_key_sort_key
 from pyekka.term.types import (
     Atom,
     BitString,
@@ -60,6 +60,7 @@ __all__ = [
     "flatmap_sort",
     "hashmap_sort",
     "map_hash",
+    "reproducible_hashmap_sort",
 ]
 
 MAP_SMALL_LIMIT = 32
@@ -71,8 +72,7 @@ AtomIndex = Callable[[str], int | None]
 _M = 0xFFFFFFFF
 _W64 = 0xFFFFFFFFFFFFFFFF
 
-# Jenkins' golden-ratio constant and the per-type constants of the VM's term hashes.
-_G = 0x9E3779B9
+# The per-type constants of the VM's term hashes.
 _K4 = 0x78DDE6E4
 _K9 = 0x8FF34781
 _K10 = 0x2E2AC13A
@@ -96,7 +96,6 @@ _FIXED_ATOMS = {"false": 0, "true": 1}  # first entries of every VM's atom table
 
 _pack_double = struct.Struct("<d").pack
 _unpack_2i = struct.Struct("<2I").unpack
-_PADDING = tuple(bytes(12 - n) for n in range(12))
 _NIBBLE_SWAP = bytes(((b & 0xF) << 4) | (b >> 4) for b in range(256))
 _MAX_DEPTH = 64  # salt levels tried before equal-hash keys keep their input order
 
@@ -105,64 +104,9 @@ _LIST_REST = object()
 _HASH_CDR = object()
 
 
-def _mix(a: int, b: int, c: int) -> int:
-    """Jenkins' 96-bit mix of three 32-bit words; returns the mixed ``c``."""
-    a = ((a - b - c) & _M) ^ (c >> 13)
-    b = ((b - c - a) & _M) ^ ((a << 8) & _M)
-    c = ((c - a - b) & _M) ^ (b >> 13)
-    a = ((a - b - c) & _M) ^ (c >> 12)
-    b = ((b - c - a) & _M) ^ ((a << 16) & _M)
-    c = ((c - a - b) & _M) ^ (b >> 5)
-    a = ((a - b - c) & _M) ^ (c >> 3)
-    b = ((b - c - a) & _M) ^ ((a << 10) & _M)
-    return ((c - a - b) & _M) ^ (b >> 15)
-
-
-def _block_hash(data: bytes, c: int) -> int:
-    """Jenkins' lookup2 hash of ``data`` with initial value ``c``."""
-    n = len(data)
-    blocks = n // 12
-    # the data as little-endian words, zero-padded to whole blocks plus a last one
-    words = _words(blocks)(data + _PADDING[n - 12 * blocks])
-    a = b = _G
-    end = 3 * blocks
-    for i in range(0, end, 3):
-        a = (a + words[i]) & _M
-        b = (b + words[i + 1]) & _M
-        c = (c + words[i + 2]) & _M
-        a = ((a - b - c) & _M) ^ (c >> 13)
-        b = ((b - c - a) & _M) ^ ((a << 8) & _M)
-        c = ((c - a - b) & _M) ^ (b >> 13)
-        a = ((a - b - c) & _M) ^ (c >> 12)
-        b = ((b - c - a) & _M) ^ ((a << 16) & _M)
-        c = ((c - a - b) & _M) ^ (b >> 5)
-        a = ((a - b - c) & _M) ^ (c >> 3)
-        b = ((b - c - a) & _M) ^ ((a << 10) & _M)
-        c = ((c - a - b) & _M) ^ (b >> 15)
-    # the last, partial block; the low byte of its third word holds the length
-    a = (a + words[end]) & _M
-    b = (b + words[end + 1]) & _M
-    c = (c + n + (words[end + 2] << 8)) & _M
-    a = ((a - b - c) & _M) ^ (c >> 13)
-    b = ((b - c - a) & _M) ^ ((a << 8) & _M)
-    c = ((c - a - b) & _M) ^ (b >> 13)
-    a = ((a - b - c) & _M) ^ (c >> 12)
-    b = ((b - c - a) & _M) ^ ((a << 16) & _M)
-    c = ((c - a - b) & _M) ^ (b >> 5)
-    a = ((a - b - c) & _M) ^ (c >> 3)
-    b = ((b - c - a) & _M) ^ ((a << 10) & _M)
-    return ((c - a - b) & _M) ^ (b >> 15)
-
-
-@cache
-def _words(blocks: int) -> Callable[[bytes], tuple[int, ...]]:
-    """An unpacker of ``blocks + 1`` blocks of three little-endian 32-bit words."""
-    return struct.Struct(f"<{3 * (blocks + 1)}I").unpack
-
-
 def _immediate(word: int, h: int) -> int:
     """Hash step for a tagged 64-bit immediate (small integer, atom, ``[]``)."""
-    return _mix((_G + (word & _M)) & _M, (_G + (word >> 32)) & _M, h)
+    return mix((GOLDEN + (word & _M)) & _M, (GOLDEN + (word >> 32)) & _M, h)
 
 
 def _rotate_in(h: int, k: int) -> int:
@@ -171,32 +115,43 @@ def _rotate_in(h: int, k: int) -> int:
     return ((h << 17) & _M) | (h >> 15)
 
 
+class _VmSpecific(Exception):
+    """A key's hash depends on the VM's state (raised by a strict hasher)."""
+
+
 class _Hasher:
-    """The internal term hash of one VM (as far as known: see the module doc)."""
+    """The internal term hash of one VM (as far as known: see the module doc).
 
-    __slots__ = ("_atom_index", "_atom_words")
+    A ``strict`` hasher has no stand-ins: it raises :class:`_VmSpecific` on an atom
+    other than ``true``/``false``, a pid, port, reference or fun.
+    """
 
-    def __init__(self, atom_index: AtomIndex | None) -> None:
+    __slots__ = ("_atom_index", "_atom_words", "_strict")
+
+    def __init__(self, atom_index: AtomIndex | None, strict: bool = False) -> None:
         self._atom_index = atom_index
         self._atom_words: dict[str, int] = {}
+        self._strict = strict
 
     def atom_word(self, name: str) -> int:
         """The tagged word of atom ``name``: its table index shifted, tag 0x0B."""
         word = self._atom_words.get(name)
         if word is None:
             index = _FIXED_ATOMS.get(name)
+            if index is None and self._strict:
+                raise _VmSpecific
             if index is None and self._atom_index is not None:
                 index = self._atom_index(name)
             if index is None:
                 # stand-in: a pseudo-index taken from the name
-                index = _block_hash(name.encode("utf-8"), _STAND_IN)
+                index = block_hash(name.encode("utf-8"), _STAND_IN)
             word = ((index << 6) | 0x0B) & _W64
             self._atom_words[name] = word
         return word
 
     def salt(self, depth: int) -> int:
         """The starting hash value for trie levels ``8*depth .. 8*depth+7``."""
-        salt = _mix((_K22 + depth) & _M, (_K22 + 1) & _M, 0) if depth else 0
+        salt = mix((_K22 + depth) & _M, (_K22 + 1) & _M, 0) if depth else 0
         return salt ^ _SEED
 
     def key_hash(self, key: Any, depth: int = 0) -> int:
@@ -207,7 +162,7 @@ class _Hasher:
             return _immediate(((key << 4) | 0xF) & _W64, h)
         if t is bytes:
             c = (_K13 + h) & _M
-            return _block_hash(key, c) if key else c
+            return block_hash(key, c) if key else c
         if t is Atom:
             return _immediate(self.atom_word(key.name), h)
         return self.hash_term(key, h)
@@ -233,12 +188,12 @@ class _Hasher:
             elif t is bytes or t is str or t is bytearray or t is memoryview:
                 data = term.encode("utf-8") if t is str else bytes(term)
                 c = (_K13 + h) & _M
-                h = _block_hash(data, c) if data else c
+                h = block_hash(data, c) if data else c
             elif t is float:
                 lo, hi = _unpack_2i(_pack_double(term if term != 0.0 else 0.0))
-                h = _mix((_K12 + lo) & _M, (_K12 + hi) & _M, h)
+                h = mix((_K12 + lo) & _M, (_K12 + hi) & _M, h)
             elif t is tuple:
-                h = _mix((_K9 + len(term)) & _M, _K9, h)
+                h = mix((_K9 + len(term)) & _M, _K9, h)
                 if term:
                     for i in range(len(term) - 1, 0, -1):
                         push(term[i])
@@ -256,7 +211,7 @@ class _Hasher:
                     continue
             elif t is dict or t is ErlMap:
                 pairs = list(term.items())
-                h = _mix((_K16 + len(pairs)) & _M, _K16, h)
+                h = mix((_K16 + len(pairs)) & _M, _K16, h)
                 ordered = self.map_order(pairs)
                 for k, v in reversed(ordered):
                     push(v)
@@ -264,8 +219,10 @@ class _Hasher:
             elif t is BitString:
                 h = self._bitstring(term, h)
             elif t is Pid or t is Port or t is Reference or t is ExportFun or t is Fun:
+                if self._strict:
+                    raise _VmSpecific
                 push(_stand_in(term))
-                h = _mix(_STAND_IN, _STAND_IN, h)
+                h = mix(_STAND_IN, _STAND_IN, h)
             else:
                 raise TypeError(f"not an Erlang term: {type(term).__name__}")
             # the next pending piece of work
@@ -299,13 +256,13 @@ class _Hasher:
                 break
             packed = (packed << 8) + x
             if count == 3:
-                h = _mix((_K4 + packed) & _M, _K4, h)
+                h = mix((_K4 + packed) & _M, _K4, h)
                 count = packed = 0
             else:
                 count += 1
             i += 1
         if count:
-            h = _mix((_K22 + packed) & _M, (_K22 + count) & _M, h)
+            h = mix((_K22 + packed) & _M, (_K22 + count) & _M, h)
         if i == n:
             return tail, h
         h = _rotate_in(h, _K17)
@@ -322,9 +279,9 @@ class _Hasher:
         data, bits = term.data, term.bits
         c = (_K13 + h) & _M
         if bits == 8:
-            return _block_hash(data, c)
-        h = _block_hash(data[:-1], c)
-        return _mix((_K15 + bits) & _M, (_K15 + (data[-1] >> (8 - bits))) & _M, h)
+            return block_hash(data, c)
+        h = block_hash(data[:-1], c)
+        return mix((_K15 + bits) & _M, (_K15 + (data[-1] >> (8 - bits))) & _M, h)
 
     def map_order(self, pairs: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
         """The pairs of one map in the order the VM keeps (and writes) them."""
@@ -341,36 +298,51 @@ class _Hasher:
         return [pairs[i] for i in order]
 
     def _top_hashes(self, pairs: list[tuple[Any, Any]]) -> list[int]:
-        """``key_hash(k)`` of every key, with the common key types inlined."""
-        out: list[int] = []
-        append = out.append
-        key_hash = self.key_hash
+        """``key_hash(k)`` of every key (depth 0); many alike keys are hashed at once.
+
+        Binaries (and ``str``) are grouped by length, small integers and atoms go
+        together, and each group of at least ``LANES_MIN`` keys is hashed by
+        the lanes of :func:`~pyekka.term.jenkins.block_hashes` or
+        :func:`~pyekka.term.jenkins.word_hashes`; other keys one by one.
+        """
+        keys = [k for k, _ in pairs]
+        n = len(keys)
+        if set(map(type, keys)) == {bytes}:
+            lengths = set(map(len, keys))
+            if len(lengths) == 1:
+                return _binary_hashes(keys, lengths.pop())
+        out = [0] * n
+        binaries: dict[int, tuple[list[int], list[bytes]]] = {}
+        immediates: tuple[list[int], list[int]] = ([], [])
         atom_word = self.atom_word
-        for k, _ in pairs:
+        for i, k in enumerate(keys):
             t = type(k)
-            if t is int and _SMALL_MIN <= k < _SMALL_LIMIT:
-                word = ((k << 4) | 0xF) & _W64
+            if t is bytes or t is str:
+                data = k if t is bytes else k.encode("utf-8")
+                group = binaries.get(len(data))
+                if group is None:
+                    group = binaries[len(data)] = ([], [])
+                group[0].append(i)
+                group[1].append(data)
+            elif t is int and _SMALL_MIN <= k < _SMALL_LIMIT:
+                immediates[0].append(i)
+                immediates[1].append(((k << 4) | 0xF) & _W64)
             elif t is Atom:
-                word = atom_word(k.name)
-            elif t is bytes:
-                append(_block_hash(k, _BINARY_SEED) if k else _BINARY_SEED)
-                continue
+                immediates[0].append(i)
+                immediates[1].append(atom_word(k.name))
             else:
-                append(key_hash(k))
-                continue
-            # an immediate hashed from the depth-0 seed (see _immediate)
-            a = (_G + (word & _M)) & _M
-            b = (_G + (word >> 32)) & _M
-            c = _SEED
-            a = ((a - b - c) & _M) ^ (c >> 13)
-            b = ((b - c - a) & _M) ^ ((a << 8) & _M)
-            c = ((c - a - b) & _M) ^ (b >> 13)
-            a = ((a - b - c) & _M) ^ (c >> 12)
-            b = ((b - c - a) & _M) ^ ((a << 16) & _M)
-            c = ((c - a - b) & _M) ^ (b >> 5)
-            a = ((a - b - c) & _M) ^ (c >> 3)
-            b = ((b - c - a) & _M) ^ ((a << 10) & _M)
-            append(((c - a - b) & _M) ^ (b >> 15))
+                out[i] = self.key_hash(k)
+        indices, words = immediates
+        if len(words) >= LANES_MIN:
+            hashes = word_hashes(words, GOLDEN, _SEED)
+        else:
+            hashes = [_immediate(w, _SEED) for w in words]
+        for i, h in zip(indices, hashes, strict=True):
+            out[i] = h
+        for size, (indices, group) in binaries.items():
+            hashes = _binary_hashes(group, size)
+            for i, h in zip(indices, hashes, strict=True):
+                out[i] = h
         return out
 
     def _split_ties(
@@ -396,6 +368,15 @@ class _Hasher:
         return out
 
 
+def _binary_hashes(keys: list[bytes], size: int) -> list[int]:
+    """The depth-0 hashes of binary keys that are all ``size`` bytes long."""
+    if not size:
+        return [_BINARY_SEED] * len(keys)  # the VM does not block-hash an empty binary
+    if len(keys) >= LANES_MIN:
+        return block_hashes(keys, size, _BINARY_SEED)
+    return [block_hash(k, _BINARY_SEED) for k in keys]
+
+
 def _descending(indices: Iterable[int], hashes: Sequence[int] | dict[int, int]) -> list[int]:
     """``indices`` sorted by the nibble-reversed hash, largest first (stable)."""
     indices = list(indices)
@@ -412,7 +393,7 @@ def _hash_bignum(value: int, h: int) -> int:
     mag = -value if value < 0 else value
     while True:
         digit = mag & _W64
-        h = _mix((con + (digit & _M)) & _M, (con + (digit >> 32)) & _M, h)
+        h = mix((con + (digit & _M)) & _M, (con + (digit >> 32)) & _M, h)
         mag >>= 64
         if not mag:
             return h
@@ -457,7 +438,7 @@ def flatmap_sort(pairs: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
 
 
 def _pair_map_key(pair: tuple[Any, Any]) -> tuple:
-    return map_key(pair[0])
+    return map_key_sort_key(pair[0])
 
 
 def hashmap_sort(
@@ -469,6 +450,18 @@ def hashmap_sort(
     result is exact for keys without atoms, pids, ports, references or funs.
     """
     return _Hasher(atom_index).hashmap_order(list(pairs))
+
+
+def reproducible_hashmap_sort(pairs: Iterable[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
+    """``pairs`` in OTP 25's order for a map of over 32 keys, when that order follows
+    from the keys alone; ``None`` when a key holds, at any depth, an atom other than
+    ``true``/``false`` (``None`` is the atom ``undefined``), a pid, port, reference or
+    fun, whose hash depends on the state of the VM that wrote the map.
+    """
+    try:
+        return _Hasher(None, strict=True).hashmap_order(list(pairs))
+    except _VmSpecific:
+        return None
 
 
 def canonical_map_order(

@@ -247,52 +247,100 @@ def exact_compare(a: Any, b: Any) -> int:
     return _compare(a, b, True)
 
 
-class _Compound:
-    """Sort-key payload for compound terms: ordered by the iterative comparison."""
+class _Into:
+    """Flattening marker: go on writing into ``out``, in mode ``exact``."""
 
-    __slots__ = ("_last", "exact", "term")
+    __slots__ = ("exact", "out")
 
-    def __init__(self, term: Any, exact: bool) -> None:
-        self.term = term
+    def __init__(self, out: list, exact: bool) -> None:
+        self.out = out
         self.exact = exact
-        self._last: tuple[Any, int] | None = None
-
-    def _cmp(self, other: _Compound) -> int:
-        # Tuple comparison asks == and then <; remember the last answer.
-        last = self._last
-        if last is not None and last[0] is other:
-            return last[1]
-        c = _compare(self.term, other.term, self.exact)
-        self._last = (other, c)
-        return c
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, _Compound):
-            return NotImplemented
-        return self._cmp(other) == 0
-
-    def __lt__(self, other: _Compound) -> bool:
-        return self._cmp(other) < 0
-
-    def __le__(self, other: _Compound) -> bool:
-        return self._cmp(other) <= 0
-
-    def __gt__(self, other: _Compound) -> bool:
-        return self._cmp(other) > 0
-
-    def __ge__(self, other: _Compound) -> bool:
-        return self._cmp(other) >= 0
-
-    __hash__ = None  # type: ignore[assignment]
 
 
-def _key(term: Any, exact: bool) -> tuple:
-    r, term = _rank(term)
-    if not exact and r == _FLOAT:
-        r = _INT
-    if r in _SCALAR:
-        return (r, _payload(r, term))
-    return (r, _Compound(term, exact))
+class _MapDone:
+    """Flattening marker: the keys of a map are flat; splice them in, then the values."""
+
+    __slots__ = ("exact", "keys", "out", "pairs")
+
+    def __init__(self, out: list, exact: bool, pairs: list) -> None:
+        self.out = out
+        self.exact = exact
+        self.pairs = pairs
+        self.keys: list[list] = [[] for _ in pairs]
+
+
+_CONS = object()  # flattening marker: one list cell
+
+
+def _flatten(term: Any, exact: bool) -> tuple:
+    """``term`` as one flat tuple that sorts (and compares equal) like the term.
+
+    Every term is written in pre-order as its rank followed by a fixed number of
+    fields for that rank: a scalar as ``rank, payload``; a tuple as ``rank, size``
+    then its elements; a list cell as ``rank`` then its head (the rest follows as
+    the next cell or the tail); a map as ``rank, size``, its keys (flattened in map-key
+    order, sorted) then its values in that order; a local fun as ``rank, header``
+    then its free variables. The encoding is prefix-free, so tuple comparison of two
+    flat forms meets the first difference at the same place in both terms: a rank
+    there decides like the type order, a field like the term order. No recursion:
+    a term nested to any depth gives a long tuple, not a deep one.
+    """
+    out: list = []
+    stack: list = [term]
+    push = stack.append
+    pop = stack.pop
+    while stack:
+        t = pop()
+        r = _RANKS.get(type(t))
+        if r is None:
+            if t is _CONS:
+                out.append(_LIST)
+                continue
+            tp = type(t)
+            if tp is _Into:
+                out, exact = t.out, t.exact
+                continue
+            if tp is _MapDone:
+                out, exact = t.out, t.exact
+                keys = [tuple(k) for k in t.keys]
+                order = sorted(range(len(keys)), key=keys.__getitem__)
+                for i in order:
+                    out += keys[i]
+                pairs = t.pairs
+                for i in reversed(order):
+                    push(pairs[i][1])
+                continue
+            t = _coerce(t)
+            r = _RANKS[type(t)]
+        if r == _TUPLE:
+            out += (_TUPLE, len(t))
+            stack.extend(reversed(t))
+        elif r == _LIST:
+            items, tail = _list_parts(t) if t else ((), None)
+            if not items:
+                out += (_NIL, 0)
+                continue
+            push(tail)
+            for x in reversed(items):
+                push(x)
+                push(_CONS)
+        elif r == _MAP:
+            pairs = list(t.items())
+            out += (_MAP, len(pairs))
+            if pairs:
+                done = _MapDone(out, exact, pairs)
+                push(done)
+                for i in range(len(pairs) - 1, -1, -1):
+                    push(pairs[i][0])
+                    push(_Into(done.keys[i], True))
+        elif r == _FUN:
+            out += (_FUN, (_atom_text(t.module), t.index, t.old_uniq, len(t.free_vars)))
+            stack.extend(reversed(t.free_vars))
+        else:
+            if r == _FLOAT and not exact:
+                r = _INT
+            out += (r, _payload(r, t))
+    return tuple(out)
 
 
 def term_sort_key(term: Any) -> tuple:
@@ -306,14 +354,18 @@ def term_sort_key(term: Any) -> tuple:
         return (_INT, term)
     if t is Atom:
         return (_ATOM, term.name)
-    return _key(term, False)
+    return _flatten(term, False)
 
 
 def map_key_sort_key(term: Any) -> tuple:
-    """A sort key for map keys in the order OTP writes small maps (<= 32 keys).
+    """The key of ``term`` in map-key order: the order of OTP's small maps (<= 32 keys).
 
     Term order, except that all integers come before all floats (also inside
-    compound keys), and values of one type compare exactly.
+    compound keys). Two values get equal keys exactly when they are the same Erlang
+    map key (``b"a"`` and ``"a"``, ``0.0`` and ``-0.0``), but not ``1`` and ``1.0``;
+    keys are hashable, so a set of them finds duplicate map keys. Raises
+    ``TypeError`` for values with no Erlang form (``UnicodeEncodeError`` for a
+    ``str`` that has no UTF-8 form).
     """
     t = type(term)
     if t is Atom:
@@ -322,7 +374,9 @@ def map_key_sort_key(term: Any) -> tuple:
         return (_INT, term)
     if t is bytes:
         return (_BITS, (term, len(term) << 3))
-    return _key(term, True)
+    if t is float:
+        return (_FLOAT, term)
+    return _flatten(term, True)
 
 
 def _pair_key(pair: tuple[Any, Any]) -> tuple:

@@ -17,6 +17,9 @@ import math
 import struct
 from typing import Any
 
+from pyekka.term.jenkins import GOLDEN as _G
+from pyekka.term.jenkins import block_hash as _block_hash
+from pyekka.term.jenkins import mix as _mix
 from pyekka.term.types import (
     Atom,
     BitString,
@@ -33,7 +36,6 @@ __all__ = ["atom_hash", "phash2", "phash2_32"]
 
 _M = 0xFFFFFFFF
 # The golden ratio constant and its multiples (mod 2**32) used by make_hash2.
-_G = 0x9E3779B9
 _K2 = 0x3C6EF372
 _K3 = 0xDAA66D2B
 _K4 = 0x78DDE6E4
@@ -57,10 +59,7 @@ _SMALL_LIMIT = 1 << 27
 _PHASH2_MASK = (1 << 27) - 1
 _MAX_RANGE = 1 << 32
 
-_words3 = struct.Struct("<3I").iter_unpack
 _words2 = struct.Struct("<2I").iter_unpack
-_unpack3 = struct.Struct("<3I").unpack
-_PADDING = tuple(bytes(12 - n) for n in range(12))
 _double = struct.Struct(">Q")
 _pack_double = struct.Struct(">d").pack
 
@@ -71,49 +70,6 @@ _LIST_REST = object()
 
 _atom_cache: dict[str, int] = {}
 _ATOM_CACHE_MAX = 1 << 16
-
-
-def _mix(a: int, b: int, c: int) -> int:
-    """Jenkins' 96-bit mix; ``a``/``b`` need only be right modulo 2**32. Returns c."""
-    a = ((a - b - c) ^ (c >> 13)) & _M
-    b = ((b - c - a) ^ (a << 8)) & _M
-    c = ((c - a - b) ^ (b >> 13)) & _M
-    a = ((a - b - c) ^ (c >> 12)) & _M
-    b = ((b - c - a) ^ (a << 16)) & _M
-    c = ((c - a - b) ^ (b >> 5)) & _M
-    a = ((a - b - c) ^ (c >> 3)) & _M
-    b = ((b - c - a) ^ (a << 10)) & _M
-    return ((c - a - b) ^ (b >> 15)) & _M
-
-
-def _block_hash(data: bytes | bytearray, initval: int) -> int:
-    """Jenkins' lookup2 block hash of ``data`` seeded with ``initval``."""
-    length = len(data)
-    rem = length % 12
-    a = b = _G
-    c = initval
-    if length >= 12:
-        for x, y, z in _words3(memoryview(data)[: length - rem] if rem else data):
-            a += x
-            b += y
-            c = (c + z) & _M
-            a = ((a - b - c) ^ (c >> 13)) & _M
-            b = ((b - c - a) ^ (a << 8)) & _M
-            c = ((c - a - b) ^ (b >> 13)) & _M
-            a = ((a - b - c) ^ (c >> 12)) & _M
-            b = ((b - c - a) ^ (a << 16)) & _M
-            c = ((c - a - b) ^ (b >> 5)) & _M
-            a = ((a - b - c) ^ (c >> 3)) & _M
-            b = ((b - c - a) ^ (a << 10)) & _M
-            c = ((c - a - b) ^ (b >> 15)) & _M
-    if rem:
-        # The last 0..11 bytes: 0-3 into a, 4-7 into b, 8-10 into c above its low
-        # byte (which is reserved for the length).
-        x, y, z = _unpack3(data[length - rem :] + _PADDING[rem])
-        a += x
-        b += y
-        c += z << 8
-    return _mix(a, b, (c + length) & _M)
 
 
 def atom_hash(name: str) -> int:

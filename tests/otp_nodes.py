@@ -1,0 +1,208 @@
+"""Fixtures for the node tests: live OTP nodes and Python nodes on 127.0.0.1.
+
+Every node, OTP or Python, is named ``<prefix><n>@127.0.0.1`` with a number
+unique in the session, and runs epmd-less with ekka's port rule on a block of
+free ports (``base + n``), so tests never collide and need no epmd. OTP nodes
+load ``pyekka_epmd``/``pyekka_dist`` from ``erl_interop`` for that rule and are
+controlled through ``pyekka_ctl`` (never through the distribution under test).
+
+Import the fixtures a test module uses by name (pytest finds fixtures among a
+module's globals); such modules start with ``# ruff: noqa: F811``, since every
+test parameter "redefines" an imported fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyekka.node.node import Node
+from pyekka.node.process import Process
+from pyekka.testing.otp import OtpRuntime
+from pyekka.testing.otp_node import OtpNode
+
+__all__ = [
+    "COOKIE",
+    "HOST",
+    "LogWatch",
+    "NodeFactory",
+    "OtpFactory",
+    "ekka_args",
+    "ekka_base",
+    "erl",
+    "make_otp",
+    "make_py",
+    "next_number",
+    "py",
+    "wait_for",
+]
+
+HOST = "127.0.0.1"
+COOKIE = "pyekka-test-cookie"
+_BLOCK = 400
+_numbers = itertools.count(1)
+
+
+def _block_is_free(base: int) -> bool:
+    socks = []
+    try:
+        for port in range(base, base + _BLOCK):
+            s = socket.socket()
+            socks.append(s)
+            s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.fixture(scope="session")
+def ekka_base() -> int:
+    """The base port (``inet_dist_base_port``) of every node of the session."""
+    for base in range(21000, 60000 - _BLOCK, 1999):
+        if _block_is_free(base):
+            return base
+    pytest.skip("no block of free ports on 127.0.0.1")
+
+
+def next_number() -> int:
+    """A node number not used before in this session (its port offset)."""
+    n = next(_numbers)
+    assert n < _BLOCK, "too many nodes for the port block"
+    return n
+
+
+def ekka_args(base: int) -> list[str]:
+    """``erl`` arguments for epmd-less distribution on 127.0.0.1 with ``base``."""
+    return [
+        "-proto_dist",
+        "pyekka",
+        "-start_epmd",
+        "false",
+        "-epmd_module",
+        "pyekka_epmd",
+        "-kernel",
+        "inet_dist_base_port",
+        str(base),
+        "-kernel",
+        "inet_dist_use_interface",
+        "{127,0,0,1}",
+    ]
+
+
+OtpFactory = Callable[..., OtpNode]
+NodeFactory = Callable[..., Node]
+
+
+@pytest.fixture
+def make_otp(otp: OtpRuntime, interop_ebin: Path, ekka_base: int) -> Iterator[OtpFactory]:
+    """Start OTP nodes of runtime ``otp`` for one test; all killed afterwards."""
+    started: list[OtpNode] = []
+
+    def start(*extra: str, prefix: str = "erl", cookie: str = COOKIE, **kw: Any) -> OtpNode:
+        name = f"{prefix}{next_number()}@{HOST}"
+        node = OtpNode(otp, interop_ebin, name, cookie, args=[*ekka_args(ekka_base), *extra], **kw)
+        started.append(node)
+        return node
+
+    try:
+        yield start
+    finally:
+        for node in started:
+            node.close()
+
+
+@pytest.fixture(scope="module")
+def erl(otp: OtpRuntime, interop_ebin: Path, ekka_base: int) -> Iterator[OtpNode]:
+    """One OTP node shared by the tests of a module (per runtime)."""
+    node = OtpNode(
+        otp, interop_ebin, f"erl{next_number()}@{HOST}", COOKIE, args=ekka_args(ekka_base)
+    )
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+@pytest.fixture
+async def make_py(ekka_base: int) -> AsyncIterator[NodeFactory]:
+    """Start Python nodes (epmd-less, on 127.0.0.1) for one test; stopped afterwards."""
+    started: list[Node] = []
+
+    async def start(prefix: str = "py", cookie: str = COOKIE, host: str = HOST, **kw: Any) -> Node:
+        kw.setdefault("epmd", False)
+        kw.setdefault("dist_base_port", ekka_base)
+        kw.setdefault("dist_interface", HOST)
+        node = Node(f"{prefix}{next_number()}@{host}", cookie, **kw)
+        await node.start()
+        started.append(node)
+        return node
+
+    try:
+        yield start  # type: ignore[misc]
+    finally:
+        for node in reversed(started):
+            await node.stop()
+
+
+@pytest.fixture
+async def py(make_py: Any) -> Node:
+    """A started Python node."""
+    return await make_py()
+
+
+async def wait_for(
+    node: Node, match: Callable[[Any], bool], *, timeout: float = 10.0, setup: Any = None
+) -> Any:
+    """Run a process on ``node`` that first calls ``setup(proc)`` and then returns the
+    first message matching ``match`` (``TimeoutError`` after ``timeout``)."""
+
+    async def body(proc: Process) -> Any:
+        if setup is not None:
+            setup(proc)
+        return await proc.receive(match, timeout=timeout)
+
+    return await node.run(body)
+
+
+class LogWatch:
+    """Waits for a log record, as an event (a ``logging.Handler``)."""
+
+    def __init__(self, logger: str = "pyekka") -> None:
+        self.records: list[logging.LogRecord] = []
+        self._changed = asyncio.Event()
+        self._handler = logging.Handler()
+        self._handler.emit = self._emit  # type: ignore[method-assign]
+        self._logger = logging.getLogger(logger)
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self._changed.set()
+
+    def __enter__(self) -> LogWatch:
+        self._logger.addHandler(self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self._handler)
+
+    def texts(self, level: int = logging.DEBUG) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno >= level]
+
+    async def wait(self, needle: str, level: int = logging.DEBUG, timeout: float = 10.0) -> str:
+        async with asyncio.timeout(timeout):
+            while True:
+                for text in self.texts(level):
+                    if needle in text:
+                        return text
+                self._changed.clear()
+                await self._changed.wait()
