@@ -189,11 +189,14 @@ class LogWatch:
         self._changed.set()
 
     def __enter__(self) -> LogWatch:
+        self._level = self._logger.level
+        self._logger.setLevel(logging.DEBUG)
         self._logger.addHandler(self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._level)
 
     def texts(self, level: int = logging.DEBUG) -> list[str]:
         return [r.getMessage() for r in self.records if r.levelno >= level]

@@ -298,6 +298,20 @@ def test_atom_cache_ref_as_node_name() -> None:
     assert term == Pid(Atom("true"), 0x00010203, 0x04050607, 0x08090A0B)
 
 
+def test_big_binary_is_copied_once() -> None:
+    """Decoding a big binary copies its bytes once (out of the input); encoding one
+    copies them once (into the output)."""
+    blob = bytes(range(256)) * (16 * 1024)  # 4 MiB
+    data = term_to_binary(blob)
+    with allocates_at_most(len(blob) + MiB // 4):
+        value = binary_to_term(data)
+    assert value == blob
+    expected = b"\x83h\x02a\x01" + data[1:]
+    with allocates_at_most(len(blob) + MiB // 4):
+        got = term_to_binary((1, blob))
+    assert got == expected
+
+
 def test_decoded_atoms_are_cached_within_a_bound() -> None:
     names = [f"atom_{i}" for i in range(3 * decode_leaves.ATOM_CACHE_LIMIT)]
     term = binary_to_term(term_to_binary([Atom(n) for n in names]))

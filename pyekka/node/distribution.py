@@ -201,6 +201,8 @@ class Distribution:
             writer.close()
             who = exc.peer or f"an unnamed peer at {address}"
             level = logging.ERROR if _COOKIE_HINT in exc.reason else logging.WARNING
+            if "(nok)" in exc.reason:
+                level = logging.DEBUG  # a simultaneous connect that our attempt wins
             log.log(level, "connection attempt from %s refused: %s", who, exc.reason)
             if peer is not None:
                 peer.accepting -= 1

@@ -432,10 +432,11 @@ class GlobalServer:
             self._do_ops(ops)
 
     def _in_sync(self, node: Any) -> None:
-        if type(node) is not Atom:
-            return
-        self._end_session(node)
-        self.known.setdefault(node, VSN)
+        # It learnt of us through a third node: our own session is moot. It
+        # becomes known when a new_nodes or resolved message names it (and we
+        # then tell it we are in sync), exactly as in OTP.
+        if type(node) is Atom:
+            self._end_session(node)
 
     # -- names -----------------------------------------------------------------------
 

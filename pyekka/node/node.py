@@ -25,13 +25,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyekka.dist import flags as df
+from pyekka.dist.framing import DEFAULT_MAX_FRAME_SIZE
 from pyekka.dist.handshake import LocalNode
 from pyekka.dist.names import EKKA_BASE_PORT
 from pyekka.node import epmd
 from pyekka.node.connection import DistSettings
 from pyekka.node.distribution import Distribution
 from pyekka.node.epmd import configured_epmd_port
-from pyekka.node.exits import BadArg, CallError, ProcessExit
+from pyekka.node.exits import BadArg, CallError, ProcessExit, crash_reason
 from pyekka.node.functions import FunctionRegistry, as_atom
 from pyekka.node.gen_server import call as gen_call
 from pyekka.node.global_server import GLOBAL_NAME_SERVER, GlobalServer
@@ -71,7 +72,8 @@ class Node:
     ``epmd_port`` (``ERL_EPMD_PORT`` or 4369) and listens on ``port`` (0: any).
     ``dist_interface`` binds the listening and the outgoing sockets to that
     address. ``net_ticktime`` (seconds) and ``handshake_timeout`` (OTP's
-    ``net_setuptime``) are OTP's settings. ``global_sync`` runs the
+    ``net_setuptime``) are OTP's settings; ``max_frame_size`` bounds one frame
+    from a peer (bigger ones drop the connection). ``global_sync`` runs the
     ``global_name_server`` OTP's ``global`` expects of a visible node (see
     :mod:`pyekka.node.global_server`).
     """
@@ -93,6 +95,7 @@ class Node:
         creation: int | None = None,
         flags: int | None = None,
         global_sync: bool = True,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         if long_names is None:
             long_names = "@" in name and _is_long(name.split("@", 1)[1])
@@ -106,6 +109,7 @@ class Node:
         self.settings = DistSettings(
             net_ticktime=net_ticktime,
             handshake_timeout=handshake_timeout,
+            max_frame_size=max_frame_size,
             interface=dist_interface,
         )
         self.global_sync = global_sync and not hidden
@@ -278,13 +282,22 @@ class Node:
     async def run(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Run ``fn(proc, *args)`` in a new process and return what it returns.
 
-        If the process is killed (an exit signal, a link) or ends with an exit,
-        :class:`~pyekka.node.exits.ProcessExit` is raised with its reason.
+        An exception ``fn`` raises is raised here (the process ends with its
+        crash reason); if the process is killed (an exit signal, a link) or ends
+        with an exit, :class:`~pyekka.node.exits.ProcessExit` is raised with its
+        reason.
         """
         result: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         async def body(proc: Process) -> None:
-            value = await fn(proc, *args)
+            try:
+                value = await fn(proc, *args)
+            except ProcessExit:
+                raise
+            except Exception as exc:
+                # The caller gets the exception; links see the crash reason.
+                result.set_exception(exc)
+                raise ProcessExit(crash_reason(exc)) from None
             if not result.done():
                 result.set_result(value)
 

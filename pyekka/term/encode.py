@@ -78,10 +78,6 @@ from pyekka.term.types import (
 
 __all__ = ["DEFAULT_MAX_DEPTH", "encode_term", "term_to_binary"]
 
-# The map-key order lives in pyekka.term.order; this old name is kept only for
-# pyekka.testing.strategies, which still imports it from here.
-map_key = map_key_sort_key
-
 DEFAULT_MAX_DEPTH = 10_000
 """Default limit on nested containers; also what stops a self-containing list."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from pyekka.term.encode import map_key
+from pyekka.term.order import map_key_sort_key as map_key
 from pyekka.term.types import (
     Atom,
     BitString,

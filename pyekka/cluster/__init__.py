@@ -1,0 +1,66 @@
+"""ekka 0.8.1.9's cluster decisions as pure functions and pure state (no I/O, no asyncio).
+
+The services (membership process, node monitor, autoheal, autoclean, locker server)
+call these modules and carry their decisions out:
+
+* :mod:`~pyekka.cluster.guid`: ekka_guid's layout and pyekka's guid policy.
+* :mod:`~pyekka.cluster.member`: the ``#member{}`` 8-tuple and ekka's timestamps.
+* :mod:`~pyekka.cluster.election`: oldest, leader and coordinator.
+* :mod:`~pyekka.cluster.policy`: how Python nodes live next to genuine ones.
+* :mod:`~pyekka.cluster.membership`: the membership table and its casts.
+* :mod:`~pyekka.cluster.events`: membership and partition events.
+* :mod:`~pyekka.cluster.ring`: ekka_ring, for ``quorum`` locks.
+* :mod:`~pyekka.cluster.lock`, :mod:`~pyekka.cluster.locker_core`: ekka_locker.
+* :mod:`~pyekka.cluster.split_view`, :mod:`~pyekka.cluster.heal_plan`: autoheal.
+* :mod:`~pyekka.cluster.monitor_messages`: the node monitor's casts.
+* :mod:`~pyekka.cluster.autoclean`: autoclean's expiry rule.
+* :mod:`~pyekka.cluster.constants`: registered names and timings.
+"""
+
+from pyekka.cluster.election import coordinator, coordinator_of, leader, nodelist, oldest
+from pyekka.cluster.events import Event, EventType, MnesiaEvent, NodeEvent, PartitionEvent
+from pyekka.cluster.guid import GuidGenerator, GuidPolicy
+from pyekka.cluster.heal_plan import HealPlan, plan_heal
+from pyekka.cluster.lock import Lock, LockType, Piggyback
+from pyekka.cluster.locker_core import Lockers, LockTable, MergeMode, lock_nodes, merge_results
+from pyekka.cluster.member import Member, MemberStatus, MnesiaStatus, member_hash
+from pyekka.cluster.membership import MembershipTable
+from pyekka.cluster.ring import find_node, find_nodes, quorum_count, ring
+from pyekka.cluster.split_view import ClusterView, heal_partition, split_view
+
+__all__ = [
+    "ClusterView",
+    "Event",
+    "EventType",
+    "GuidGenerator",
+    "GuidPolicy",
+    "HealPlan",
+    "Lock",
+    "LockTable",
+    "LockType",
+    "Lockers",
+    "Member",
+    "MemberStatus",
+    "MembershipTable",
+    "MergeMode",
+    "MnesiaEvent",
+    "MnesiaStatus",
+    "NodeEvent",
+    "PartitionEvent",
+    "Piggyback",
+    "coordinator",
+    "coordinator_of",
+    "find_node",
+    "find_nodes",
+    "heal_partition",
+    "leader",
+    "lock_nodes",
+    "member_hash",
+    "merge_results",
+    "nodelist",
+    "oldest",
+    "plan_heal",
+    "quorum_count",
+    "ring",
+    "split_view",
+]
