@@ -180,6 +180,18 @@ def test_owner_down_spares_a_resource_now_held_by_another() -> None:
     assert table.lookup(b"a").owner == P2
 
 
+def test_release_owner_drops_all_its_entries_at_once() -> None:
+    table = LockTable(LOCKER)
+    table.acquire(Lock.request(b"a", P1, 0))
+    table.acquire(Lock.request(b"b", P1, 0))
+    table.acquire(Lock.request(b"c", P2, 0))
+    table.check_lease(20_000)
+    assert table.owners() == {P1, P2}
+    assert table.release_owner(P1) == [Lock(b"a", P1, 1, 0), Lock(b"b", P1, 1, 0)]
+    assert table.owners() == {P2} and P1 not in table.tracked()
+    assert table.release_owner(P1) == []
+
+
 def test_tracking_survives_release_early_kill_quirk() -> None:
     """A tracked owner that re-takes a resource is killed at the first check seeing it."""
     table = LockTable(LOCKER)
@@ -221,6 +233,11 @@ class LockTableMachine(RuleBasedStateMachine):
     def owner_dies(self, owner: Pid) -> None:
         self.table.check_lease(10**9, 0)  # make sure the owner is tracked
         self.table.owner_down(owner)
+        self.holders = {r: o for r, o in self.holders.items() if o != owner}
+
+    @rule(owner=owners)
+    def owner_released(self, owner: Pid) -> None:
+        self.table.release_owner(owner)
         self.holders = {r: o for r, o in self.holders.items() if o != owner}
 
     @invariant()

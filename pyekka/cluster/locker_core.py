@@ -134,6 +134,22 @@ class LockTable:
                 deleted.append(self._locks.pop(key))
         return deleted
 
+    def release_owner(self, owner: Pid) -> list[Lock]:
+        """Delete every entry ``owner`` holds and stop tracking it.
+
+        pyekka's extension (issue 4: a lock dies with its owner): its locker monitors
+        each owner from its first granted acquire, not only after the lease, and
+        calls this on ``DOWN``. Genuine ekka only deletes tracked entries
+        (:meth:`owner_down`).
+        """
+        self._tracked.pop(owner, None)
+        gone = [key for key, lock in self._locks.items() if lock.owner == owner]
+        return [self._locks.pop(key) for key in gone]
+
+    def owners(self) -> set[Pid]:
+        """Every pid holding at least one entry."""
+        return {lock.owner for lock in self._locks.values()}
+
     def tracked(self) -> dict[Pid, list[Any]]:
         """Owners under lease watch and their resources."""
         return {pid: list(res.values()) for pid, res in self._tracked.items()}
