@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pyekka.config import ConfigError, Settings, build_settings, read_erlang_config
+from pyekka.config import ConfigError, Settings, build_settings, read_conf, read_erlang_config
+from pyekka.config.erlang_config import _locate, _Shape
 from pyekka.config.schema import AUTOHEAL_DEFAULT_DELAY_MS, BY_NAME
 from pyekka.term import binary_to_term
-from pyekka.term.text import parse_terms
-from pyekka.term.types import exact_equal
+from pyekka.term.text import format_term, parse_terms
+from pyekka.term.types import Atom, ExportFun, exact_equal
 from pyekka.testing.otp import OtpRuntime
 from tests.config_samples import SAMPLES, erlang_text, setting_of, strict_equal
 
@@ -205,3 +209,68 @@ def test_example_configs_read_as_a_real_vm_reads_them(otp: OtpRuntime) -> None:
         theirs = binary_to_term(bytes.fromhex(out.strip().splitlines()[-1]))
         ours = parse_terms(path.read_text(encoding="utf-8"))
         assert exact_equal(theirs, ours), path.name
+
+
+# -- properties -------------------------------------------------------------------------
+
+# Text biased towards what the line finder must step over in strings and atoms.
+_tricky = st.text(st.sampled_from(list("a,\"'\\}{[]%$ \n>")) | st.characters(), max_size=6)
+_leaves = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _tricky.map(Atom),
+    _tricky.map(lambda s: s.encode()),
+    _tricky.map(lambda s: [ord(c) for c in s if not 0xD800 <= ord(c) <= 0xDFFF]),
+    st.builds(ExportFun, _tricky.map(Atom), _tricky.map(Atom), st.integers(0, 9)),
+)
+_terms = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(st.text(max_size=3).map(Atom), inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+_PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _same_structure(term: Any, shape: _Shape) -> None:
+    if isinstance(term, tuple):
+        assert shape.items is not None and len(shape.items) == len(term)
+    elif isinstance(term, list) and shape.items is not None:
+        assert len(shape.items) == len(term)
+    else:
+        return
+    for item, item_shape in zip(term, shape.items, strict=True):
+        _same_structure(item, item_shape)
+
+
+@_PROPERTY
+@given(
+    terms=st.lists(_terms, min_size=1, max_size=3),
+    pretty=st.booleans(),
+    comma=st.sampled_from([",", ", ", ",\n", ",\n  % a comment {[,\n  "]),
+)
+def test_the_line_finder_sees_the_structure_the_parser_sees(
+    terms: list, pretty: bool, comma: str
+) -> None:
+    # Commas inside strings and atoms change too: the text is parsed again.
+    text = "".join(format_term(t, pretty=pretty) + ".\n" for t in terms).replace(",", comma)
+    parsed = parse_terms(text)
+    shapes = _locate(text)
+    assert len(shapes) == len(parsed)
+    for term, shape in zip(parsed, shapes, strict=True):
+        _same_structure(term, shape)
+
+
+@_PROPERTY
+@given(
+    text=st.text(alphabet=st.sampled_from(list("{}[](),.'\"$%\\ \n\tab1<>#=|:x@-_")), max_size=80)
+)
+def test_readers_raise_only_config_errors(text: str) -> None:
+    for reader, syntax in ((read_erlang_config, "config"), (read_conf, "conf")):
+        try:
+            build_settings(reader(text, "f"), syntax=syntax)
+        except ConfigError as e:
+            assert e.source == "f"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from pyekka.config import reference_markdown
 from pyekka.config.schema import KEYS, STRATEGIES
 
@@ -44,3 +47,10 @@ def test_sections_cover_every_strategy_and_mark_extensions() -> None:
     for key in KEYS:
         marked = "*(pyekka extension: not in ekka 0.8.1.9)*" in rows[key.name][5]
         assert marked == (not key.ekka and key.app == "ekka"), key.name
+
+
+def test_module_prints_the_reference() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pyekka.config"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == reference_markdown()

@@ -18,7 +18,7 @@ naming the file, the line and the key (as ``app.key.option``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyekka.config.errors import ConfigError, Origin
@@ -44,7 +44,6 @@ class _Shape:
 
     line: int
     items: list[_Shape] | None = None
-    open: bool = field(default=False, repr=False)
 
 
 def _locate(text: str) -> list[_Shape]:
@@ -76,7 +75,7 @@ def _locate(text: str) -> list[_Shape]:
         if c == "\n":
             line += 1
             i += 1
-        elif c in " \t\r\f\v":
+        elif c in " \t\r\f\v()":  # parentheses around a term change nothing here
             i += 1
         elif c == "%":
             end = text.find("\n", i)

@@ -184,7 +184,7 @@ class Value:
     origin: Origin
 
 
-def key_label(key: Key, syntax: str) -> str:
+def _key_label(key: Key, syntax: str) -> str:
     """How errors name ``key`` for a file of ``syntax`` (``"conf"`` or ``"config"``)."""
     return key.erl_name if syntax == "config" else key.name
 
@@ -201,6 +201,9 @@ def build_settings(
     naming where the strategy was selected (``source`` if it was not).
     """
 
+    if syntax not in ("conf", "config"):
+        raise ValueError(f"syntax must be 'conf' or 'config', not {syntax!r}")
+
     def get(key: Key) -> Any:
         found = values.get(key.name)
         return found.value if found is not None else key.default_for(syntax)
@@ -216,7 +219,7 @@ def build_settings(
             raise ConfigError(
                 f"required by the {strategy} discovery strategy",
                 origin=chosen.origin if chosen is not None else source,
-                key=key_label(key, syntax),
+                key=_key_label(key, syntax),
             )
         options[key.field] = value
 

@@ -62,6 +62,8 @@ _DURATION_SEGMENT = re.compile(r"([0-9]+\.[0-9]+|\.[0-9]+|[1-9][0-9]*)(f|w|d|h|m
 _BYTESIZE_UNITS = {"kb": 1024, "mb": 1024**2, "gb": 1024**3}
 _BYTESIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)(KB|kb|MB|mb|GB|gb)?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# cuttlefish's flag is on/off; true/false are accepted too.
+_FLAG_TEXT = {"on": True, "off": False, "true": True, "false": False}
 _DURATION_EXPECTED = "a duration such as 500ms, 30s, 5m or 1h"
 _BYTESIZE_EXPECTED = "a byte size such as 16KB, 1MB or 4096"
 
@@ -272,11 +274,10 @@ class Flag(ValueType):
 
     expected = "on or off"
     term_expected = "true or false"
-    _TEXT = {"on": True, "off": False, "true": True, "false": False}
 
     def from_text(self, text: str) -> bool:
         try:
-            return self._TEXT[text]
+            return _FLAG_TEXT[text]
         except KeyError:
             raise self.bad_text(text) from None
 
@@ -350,8 +351,8 @@ class FlagOrDuration(ValueType):
     term_expected = "true, false or an integer number of milliseconds"
 
     def from_text(self, text: str) -> bool | int:
-        if text in Flag._TEXT:
-            return Flag._TEXT[text]
+        if text in _FLAG_TEXT:
+            return _FLAG_TEXT[text]
         try:
             return parse_duration(text)
         except ValueError:
