@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pyekka import __version__
+from pyekka.cli_node import add_node_commands
 from pyekka.term import (
     DecodeError,
     EncodeError,
@@ -98,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     hsh.add_argument("term", help="a term in Erlang syntax, or - for standard input")
     hsh.add_argument("--range", type=int, default=None, help="as in erlang:phash2/2")
     hsh.set_defaults(func=cmd_term_hash)
+
+    add_node_commands(sub)
     return parser
 
 
