@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -56,6 +57,8 @@ def _block_is_free(base: int) -> bool:
         for port in range(base, base + _BLOCK):
             s = socket.socket()
             socks.append(s)
+            # as the nodes' listeners do: TIME_WAIT leftovers of earlier runs are fine
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((HOST, port))
         return True
     except OSError:
@@ -67,8 +70,12 @@ def _block_is_free(base: int) -> bool:
 
 @pytest.fixture(scope="session")
 def ekka_base() -> int:
-    """The base port (``inet_dist_base_port``) of every node of the session."""
-    for base in range(21000, 60000 - _BLOCK, 1999):
+    """The base port (``inet_dist_base_port``) of every node of the session: a block
+    of free ports below the ephemeral range, picked at random so that test runs
+    going on at the same time do not collide."""
+    candidates = list(range(10000, 32768 - _BLOCK, _BLOCK))
+    random.shuffle(candidates)
+    for base in candidates:
         if _block_is_free(base):
             return base
     pytest.skip("no block of free ports on 127.0.0.1")

@@ -40,14 +40,20 @@ async def closed_by_peer(reader: asyncio.StreamReader, timeout: float = 10.0) ->
 
 
 async def fake_peer(
-    node: Node, **kw: Any
+    node: Node, name: str | None = None, version: int = 6, **kw: Any
 ) -> tuple[Atom, asyncio.StreamReader, asyncio.StreamWriter]:
     """A hand-driven peer that completes the handshake with ``node``."""
-    name = f"evil{next_number()}@{HOST}"
+    name = name or f"evil{next_number()}@{HOST}"
     reader, writer = await asyncio.open_connection(HOST, node.port)
     local = LocalNode(name, 7, COOKIE, **kw)
     await run_initiator(
-        reader, writer, local, node.name.name, timeout=5, keep_on_alive=lambda: True
+        reader,
+        writer,
+        local,
+        node.name.name,
+        timeout=5,
+        keep_on_alive=lambda: True,
+        version=version,
     )
     return Atom(name), reader, writer
 
@@ -119,6 +125,7 @@ async def test_oversized_frame_after_the_handshake(make_py: Any) -> None:
         line = await watch.wait("protocol error", logging.ERROR)
     assert name.name in line and "exceeds" in line
     assert (await down)[1] == name
+    writer.close()
     await still_serving(node, make_py)
 
 
@@ -132,6 +139,7 @@ async def test_undecodable_term_after_the_handshake(make_py: Any) -> None:
         await closed_by_peer(reader)
         await watch.wait("protocol error", logging.ERROR)
     await down
+    writer.close()
     await still_serving(node, make_py)
 
 
@@ -213,3 +221,29 @@ async def test_a_hostile_peer_does_not_disturb_an_otp_peer(erl: OtpNode, make_py
     assert await node.rpc(erl.name, "erlang", "node", []) == erl.atom
     with pytest.raises(TimeoutError):  # the OTP connection never went down
         await down
+
+
+async def test_old_style_v5_handshake(make_py: Any) -> None:
+    """OTP 23/24 open with the old 'n' message towards ekka nodes (version 5)."""
+    node = await make_py()
+    name, reader, writer = await fake_peer(node, version=5)
+    assert name in node.nodes()
+    conn = node.distribution.connection(name)
+    assert conn is not None and conn.peer_creation == 7
+    writer.close()
+    await closed_by_peer(reader)
+
+
+async def test_a_reconnecting_peer_replaces_its_old_connection(make_py: Any) -> None:
+    """Status ``alive``: the peer restarted while we still hold its old connection."""
+    node = await make_py()
+    name, old_reader, old_writer = await fake_peer(node)
+    first = node.distribution.connection(name)
+    down = await watch_nodedown(node, name)
+    _, _reader, writer = await fake_peer(node, name=name.name)  # answers "true" to alive
+    assert (await down)[1] == name
+    await closed_by_peer(old_reader)
+    assert name in node.nodes()
+    assert node.distribution.connection(name) not in (None, first)
+    for w in (old_writer, writer):
+        w.close()

@@ -408,3 +408,9 @@ async def test_global_sync_and_register_with_python_member(make_otp: Any, make_p
     assert await a.aeval("global:whereis_name(gname)") == A("undefined")
     for vm in (a, b):
         assert await vm.aeval("pyekka_ctl:log_events()") == []
+
+
+async def test_the_shared_vm_logged_no_errors(erl: OtpNode) -> None:
+    """Runs last: nothing above made the shared VM log an error."""
+    events = await erl.aeval("pyekka_ctl:log_events()")
+    assert [e for e in events if e[0] == Atom("error")] == []

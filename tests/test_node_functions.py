@@ -140,6 +140,7 @@ async def test_runtime_spawn_request_bookkeeping(rt: Any) -> None:
     got: asyncio.Queue[Any] = asyncio.Queue()
 
     async def requester(proc: Process) -> None:
+        proc.trap_exit = True
         req = runtime.spawn_request(proc, PEER, M, F, [1], link=True, monitor=True)
         await got.put(req)
         while True:
@@ -167,6 +168,7 @@ async def test_runtime_spawn_request_bookkeeping(rt: Any) -> None:
     req2 = runtime.spawn_request(proc, PEER, M, F, [])
     runtime.node_down(PEER)
     assert await got.get() == (A("spawn_reply"), req2, A("error"), A("noconnection"))
+    assert await got.get() == (A("EXIT"), RPID, A("noconnection"))  # the link broke too
     # an abandoned request: no reply, the late process is told to go
     req3 = runtime.spawn_request(proc, PEER, M, F, [])
     assert runtime.spawn_request_abandon(req3) and not runtime.spawn_request_abandon(req3)

@@ -244,3 +244,12 @@ async def test_python_rpc_falls_back_to_rex(make_py: Any) -> None:
     with pytest.raises(RemoteError) as info:
         await caller.erpc(old.name, "erlang", "node", [])
     assert info.value.reason == A("notsup")
+
+
+async def test_the_shared_vm_logged_no_errors(erl: OtpNode) -> None:
+    """Runs last: nothing above made the shared VM log an error, but for the
+    undefined function it was asked to spawn on itself, for comparison."""
+    events = await erl.aeval("pyekka_ctl:log_events()")
+    errors = [text for level, text in events if level == Atom("error")]
+    assert [t for t in errors if b"{undef,[{nomod,nofun,[1],[]}]}" not in t] == []
+    assert len(errors) == 1

@@ -100,10 +100,13 @@ async def run_initiator(
     *,
     timeout: float,
     keep_on_alive: Callable[[], bool],
+    version: int = 6,
 ) -> HandshakeComplete:
     """Connect-side handshake with ``peer``. ``keep_on_alive`` answers the peer's
-    ``alive`` status (it still has a connection to us): go on or give up."""
-    hs = InitiatorHandshake(local, peer)
+    ``alive`` status (it still has a connection to us): go on or give up.
+    ``version`` 5 opens with the old ``n`` name message (as OTP 23/24 do towards
+    a node that epmd, or ekka's port rule, reports as version 5)."""
+    hs = InitiatorHandshake(local, peer, version=version)
     replied = False
 
     async def run() -> HandshakeComplete:

@@ -30,12 +30,13 @@ from __future__ import annotations
 import inspect
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyekka.node.exits import ErlangError, ErlangThrow, ProcessExit, describe_exception
 from pyekka.term import EncodeError, encode_term
-from pyekka.term.types import Atom
+from pyekka.term.types import Atom, Pid
 
 __all__ = [
     "ERROR",
@@ -45,6 +46,7 @@ __all__ = [
     "FunctionRegistry",
     "Outcome",
     "as_atom",
+    "current_caller",
 ]
 
 RETURN = Atom("return")
@@ -55,6 +57,14 @@ UNDEF = Atom("undef")
 PYTHON_ERROR = Atom("python_error")
 _FILE = Atom("file")
 _LINE = Atom("line")
+
+_CALLER: ContextVar[Pid | None] = ContextVar("pyekka_caller", default=None)
+
+
+def current_caller() -> Pid | None:
+    """The pid of the process whose ``rpc``/``erpc``/``spawn`` runs the current
+    function, inside a registered function; ``None`` when unknown (a local call)."""
+    return _CALLER.get()
 
 
 def as_atom(name: str | Atom) -> Atom:
@@ -146,8 +156,21 @@ class FunctionRegistry:
         """Every registered ``(module, function)``."""
         return list(self._fns)
 
-    async def apply(self, module: Any, function: Any, args: Any) -> Outcome:
-        """Run ``module:function(*args)`` and classify how it ended (see the module doc)."""
+    async def apply(
+        self, module: Any, function: Any, args: Any, *, caller: Pid | None = None
+    ) -> Outcome:
+        """Run ``module:function(*args)`` and classify how it ended (see the module doc).
+
+        ``caller`` (the pid that asked for the call) is what :func:`current_caller`
+        returns while the function runs.
+        """
+        token = _CALLER.set(caller)
+        try:
+            return await self._apply(module, function, args)
+        finally:
+            _CALLER.reset(token)
+
+    async def _apply(self, module: Any, function: Any, args: Any) -> Outcome:
         fn = None
         if type(args) is list:
             fn = self.lookup(module, function, len(args))

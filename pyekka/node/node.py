@@ -1,10 +1,11 @@
 """The public :class:`Node`: a Python process that real Erlang nodes accept as a peer.
 
->>> async def main():
-...     async with Node("py@127.0.0.1", cookie="secret", epmd=False) as node:
-...         node.register_function("demo", "add", lambda a, b: a + b)
-...         print(await node.ping("erl1@127.0.0.1"))
-...         print(await node.rpc("erl1@127.0.0.1", "erlang", "node", []))
+::
+
+    async with Node("py@127.0.0.1", "secret", epmd=False) as node:
+        node.register_function("demo", "add", lambda a, b: a + b)
+        await node.ping("erl1@127.0.0.1")                      # True
+        await node.rpc("erl1@127.0.0.1", "erlang", "node", [])  # Atom('erl1@127.0.0.1')
 
 A node listens for distribution connections, registers with EPMD (or, with
 ``epmd=False``, follows ekka's port rule: port = ``dist_base_port`` + the trailing
@@ -167,6 +168,7 @@ class Node:
         alive = self.name.name.split("@", 1)[0]
         port = self._wanted_port if self.use_epmd else self._resolver.listen_port(self.name.name)
         sock = _listen_socket(self.settings.interface, port)
+        runtime: ProcessRuntime | None = None
         try:
             self.port = sock.getsockname()[1]
             if self.use_epmd:
@@ -190,6 +192,8 @@ class Node:
             await dist.listen(sock)
         except BaseException:
             sock.close()
+            if runtime is not None:
+                await runtime.close()
             if self._registration is not None:
                 await self._registration.close()
                 self._registration = None

@@ -142,7 +142,7 @@ def _start_call(
     proc: Process, functions: FunctionRegistry, req: tuple, dest: Any, pending: dict
 ) -> None:
     _, m, f, a, _gl = req
-    _worker, mref = proc.spawn_monitor(_call_worker, functions, m, f, a, proc.pid, dest)
+    _worker, mref = proc.spawn_monitor(_call_worker, functions, m, f, a, dest)
     pending[mref] = dest
 
 
@@ -155,9 +155,10 @@ def _answer(proc: Process, dest: tuple[str, Any], result: Any) -> None:
 
 
 async def _call_worker(
-    proc: Process, functions: FunctionRegistry, m: Atom, f: Atom, a: list, rex_pid: Pid, dest: Any
+    proc: Process, functions: FunctionRegistry, m: Atom, f: Atom, a: list, dest: Any
 ) -> None:
-    outcome = await functions.apply(m, f, a)
+    caller = dest[1][0] if dest[0] == "gen" else dest[1]
+    outcome = await functions.apply(m, f, a, caller=caller)
     _answer(proc, dest, rpc_result(outcome))
 
 

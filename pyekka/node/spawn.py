@@ -109,6 +109,7 @@ class SpawnService:
                 module,
                 function,
                 req.args,
+                req.from_pid,
                 link_to=req.from_pid if link else None,
                 monitor_by=req.from_pid if monitor else None,
                 monitor_ref=req.req_id if monitor else None,
@@ -117,14 +118,16 @@ class SpawnService:
             return 0, SYSTEM_LIMIT
         return (_LINK_FLAG if link else 0) | (_MONITOR_FLAG if monitor else 0), proc.pid
 
-    async def _body(self, proc: Process, module: Atom, function: Atom, args: list) -> None:
+    async def _body(
+        self, proc: Process, module: Atom, function: Atom, args: list, caller: Any = None
+    ) -> None:
         if module == ERPC and function == EXECUTE_CALL and len(args) == 4:
             ref, mod, fun, fargs = args
-            outcome = await self.functions.apply(mod, fun, fargs)
+            outcome = await self.functions.apply(mod, fun, fargs, caller=caller)
             raise ProcessExit(erpc_exit_reason(ref, outcome))
         if module == ERPC and function == EXECUTE_CAST and len(args) == 3:
             mod, fun, fargs = args
-            outcome = await self.functions.apply(mod, fun, fargs)
+            outcome = await self.functions.apply(mod, fun, fargs, caller=caller)
             if outcome.kind == ERROR:
                 reason = (
                     (EXCEPTION, (outcome.value, outcome.stack)),
@@ -134,7 +137,7 @@ class SpawnService:
                 raise ProcessExit(reason)
             self._end(proc, process_exit_reason(outcome, mod, fun, len(fargs)), outcome)
             return
-        outcome = await self.functions.apply(module, function, args)
+        outcome = await self.functions.apply(module, function, args, caller=caller)
         self._end(proc, process_exit_reason(outcome, module, function, len(args)), outcome)
 
     def _end(self, proc: Process, reason: Any, outcome: Outcome) -> None:
