@@ -9,7 +9,8 @@
 
 A node listens for distribution connections, registers with EPMD (or, with
 ``epmd=False``, follows ekka's port rule: port = ``dist_base_port`` + the trailing
-digits of the short name), and runs the services OTP peers expect:
+digits of the short name), unless it is made outgoing-only with ``listen=False``,
+and runs the services OTP peers expect:
 ``net_kernel`` (ping), ``rex`` (classic rpc), spawn requests (``erpc``/``rpc`` of
 OTP 23+) against the Python functions registered with :meth:`Node.register_function`,
 and, out of the box, ``erlang:node/0``, ``erlang:nodes/0,1`` and ``erlang:is_alive/0``.
@@ -72,7 +73,11 @@ class Node:
     ``dist_base_port``; otherwise the node registers with the EPMD on
     ``epmd_port`` (``ERL_EPMD_PORT`` or 4369) and listens on ``port`` (0: any).
     ``dist_interface`` binds the listening and the outgoing sockets to that
-    address. ``net_ticktime`` (seconds) and ``handshake_timeout`` (OTP's
+    address. ``listen=False`` makes an outgoing-only node, as ``erl_call`` is: it
+    neither listens nor registers with EPMD (nor takes its ekka port), so it needs
+    no local EPMD, but no peer can connect to it; it suits hidden temporary nodes,
+    whose peers never connect back. Its creation is random, as in epmd-less mode.
+    ``net_ticktime`` (seconds) and ``handshake_timeout`` (OTP's
     ``net_setuptime``) are OTP's settings; ``max_frame_size`` bounds one frame
     from a peer (bigger ones drop the connection). ``global_sync`` runs the
     ``global_name_server`` OTP's ``global`` expects of a visible node (see
@@ -86,6 +91,7 @@ class Node:
         *,
         hidden: bool = False,
         epmd: bool = True,
+        listen: bool = True,
         dist_base_port: int = EKKA_BASE_PORT,
         port: int = 0,
         dist_interface: str | None = None,
@@ -105,6 +111,7 @@ class Node:
         self.cookie = cookie
         self.hidden = hidden
         self.use_epmd = epmd
+        self.listens = listen
         self.dist_base_port = dist_base_port
         self.epmd_port = epmd_port if epmd_port is not None else configured_epmd_port()
         self.settings = DistSettings(
@@ -165,13 +172,13 @@ class Node:
         """Listen, register (EPMD) or take the ekka port, start the services."""
         if self._started:
             raise RuntimeError("the node is already started")
-        alive = self.name.name.split("@", 1)[0]
-        port = self._wanted_port if self.use_epmd else self._resolver.listen_port(self.name.name)
-        sock = _listen_socket(self.settings.interface, port)
+        sock = self._listen_socket() if self.listens else None
         runtime: ProcessRuntime | None = None
         try:
-            self.port = sock.getsockname()[1]
-            if self.use_epmd:
+            if sock is not None:
+                self.port = sock.getsockname()[1]
+            if sock is not None and self.use_epmd:
+                alive = self.name.name.split("@", 1)[0]
                 self._registration = await epmd.register(
                     alive, self.port, epmd_port=self.epmd_port, hidden=self.hidden
                 )
@@ -189,9 +196,11 @@ class Node:
             if self.global_sync:
                 self.global_server = GlobalServer(dist)
                 runtime.spawn(self.global_server.run, name=GLOBAL_NAME_SERVER)
-            await dist.listen(sock)
+            if sock is not None:
+                await dist.listen(sock)
         except BaseException:
-            sock.close()
+            if sock is not None:
+                sock.close()
             if runtime is not None:
                 await runtime.close()
             if self._registration is not None:
@@ -201,9 +210,9 @@ class Node:
         self._runtime, self._dist = runtime, dist
         self._started = True
         log.info(
-            "node %s up: port %d, creation %d, %s",
+            "node %s up: %s, creation %d, %s",
             self.name.name,
-            self.port,
+            f"port {self.port}" if self.listens else "outgoing connections only",
             self.creation,
             f"epmd on port {self.epmd_port}" if self.use_epmd else "epmd-less (ekka port rule)",
         )
@@ -220,6 +229,11 @@ class Node:
             await self._registration.close()
             self._registration = None
         log.info("node %s stopped", self.name.name)
+
+    def _listen_socket(self) -> socket.socket:
+        name = self.name.name
+        port = self._wanted_port if self.use_epmd else self._resolver.listen_port(name)
+        return _listen_socket(self.settings.interface, port)
 
     async def _resolve(self, node: str) -> tuple[str, int]:
         address = await self._resolver.resolve(node)
@@ -318,8 +332,15 @@ class Node:
         return self.runtime.nodes(kind)
 
     async def connect(self, node: str | Atom) -> bool:
-        """``net_kernel:connect_node(Node)``."""
+        """``net_kernel:connect_node(Node)``: whether a connection is (now) up."""
         return await self.distribution.connect(as_atom(node))
+
+    async def connect_or_raise(self, node: str | Atom) -> None:
+        """Make sure a connection to ``node`` is up, or raise
+        :class:`~pyekka.node.connect_error.ConnectError`, whose ``reason`` says why
+        there is none (wrong cookie, not allowed, no epmd, unknown node, refused,
+        timeout ...)."""
+        await self.distribution.connect_or_raise(as_atom(node))
 
     def disconnect(self, node: str | Atom) -> bool:
         """``erlang:disconnect_node(Node)``."""
@@ -395,7 +416,10 @@ def _dest(dest: Any) -> Any:
 def _listen_socket(interface: str | None, port: int) -> socket.socket:
     host = interface or ""
     family = socket.AF_INET6 if interface and ":" in interface else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP (not 0): asyncio then sets TCP_NODELAY on every accepted
+    # connection, as OTP does for distribution sockets; without it Nagle's
+    # algorithm delays small replies by tens of milliseconds.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
