@@ -33,7 +33,8 @@ lock_nodes(local, _Resource, _Members) ->
     [node()];
 lock_nodes(leader, _Resource, Members) ->
     %% The smallest guid of every member, whatever its status.
-    [{_, Leader} | _] = lists:sort([{Guid, Node} || {member, Node, _, Guid, _, _, _, _} <- Members]),
+    Guids = [{Guid, Node} || {member, Node, _, Guid, _, _, _, _} <- Members],
+    [{_, Leader} | _] = lists:sort(Guids),
     [Leader];
 lock_nodes(quorum, Resource, Members) ->
     ring_nodes(Resource, ring(Members));
@@ -72,8 +73,9 @@ acquire(Name, Resource, leader, Piggyback, Members) ->
 acquire(Name, Resource, Type, Piggyback, Members) ->
     Nodes = lock_nodes(Type, Resource, Members),
     Lock = lock_obj(Resource),
+    Args = [Name, Lock, Piggyback],
     {Replies, _Unreachable} =
-        rpc:multicall(Nodes, ekka_locker, acquire_lock, [Name, Lock, Piggyback], ?MULTICALL_TIMEOUT),
+        rpc:multicall(Nodes, ekka_locker, acquire_lock, Args, ?MULTICALL_TIMEOUT),
     case merge(Replies) of
         {true, _} = Granted ->
             Granted;
@@ -90,8 +92,9 @@ release(Name, Resource, leader, Members) ->
     one(Leader, rpc:call(Leader, ekka_locker, release_lock, [Name, lock_obj(Resource)]));
 release(Name, Resource, Type, Members) ->
     Nodes = lock_nodes(Type, Resource, Members),
+    Args = [Name, lock_obj(Resource)],
     {Replies, _Unreachable} =
-        rpc:multicall(Nodes, ekka_locker, release_lock, [Name, lock_obj(Resource)], ?MULTICALL_TIMEOUT),
+        rpc:multicall(Nodes, ekka_locker, release_lock, Args, ?MULTICALL_TIMEOUT),
     merge(Replies).
 
 one(Node, {badrpc, _} = Error) -> {false, [{Node, Error}]};
@@ -152,18 +155,21 @@ wait_down(Pid, Timeout) ->
 
 %% -- the stress test's owners ----------------------------------------------------
 
-%% @doc Run `owners' processes for `duration' ms; each repeatedly takes a
+%% @doc Run `owners' processes for `duration' ms (longer, up to `max_duration'
+%% ms, while none of them has been granted a lock yet); each repeatedly takes a
 %% `type' lock on one of `resources' (chosen at random), and while it holds it
 %% tells the checker `{enter, Resource, self()}' then `{exit, Resource, self()}'
-%% (gen_server calls to `checker', a `{Name, Node}'), then releases it.
+%% (gen_server calls to `checker', a `{Name, Node}'), then releases it; after a
+%% refusal it waits up to `backoff' ms (random) before trying again.
 %% Returns `#{granted => G, refused => R, errors => [Error]}'.
 hammer(#{name := Name, type := Type, resources := Resources, members := Members,
-         owners := N, duration := Ms, checker := Checker}) ->
-    Deadline = erlang:monotonic_time(millisecond) + Ms,
-    Owners = [spawn_monitor(fun() ->
-                                  exit({stats, hammer_loop(Name, Type, list_to_tuple(Resources),
-                                                           Members, Checker, Deadline, 0, 0)})
-                              end)
+         owners := N, duration := Ms, max_duration := MaxMs, checker := Checker,
+         backoff := Backoff}) ->
+    Now = erlang:monotonic_time(millisecond),
+    Granted = counters:new(1, []),
+    Job = {Name, Type, list_to_tuple(Resources), Members, Checker, Backoff,
+           {Now + Ms, Now + MaxMs, Granted}},
+    Owners = [spawn_monitor(fun() -> exit({stats, hammer_loop(Job, 0, 0)}) end)
               || _ <- lists:seq(1, N)],
     collect(Owners, #{granted => 0, refused => 0, errors => []}).
 
@@ -177,8 +183,8 @@ collect([{Pid, MRef} | Rest], Acc = #{granted := G, refused := R, errors := E}) 
             collect(Rest, Acc#{errors := [Why | E]})
     end.
 
-hammer_loop(Name, Type, Resources, Members, Checker, Deadline, G, R) ->
-    case erlang:monotonic_time(millisecond) >= Deadline of
+hammer_loop(Job = {Name, Type, Resources, Members, Checker, Backoff, Until}, G, R) ->
+    case is_over(Until) of
         true ->
             {G, R};
         false ->
@@ -188,8 +194,14 @@ hammer_loop(Name, Type, Resources, Members, Checker, Deadline, G, R) ->
                     ok = gen_server:call(Checker, {enter, Resource, self()}, ?CHECKER_TIMEOUT),
                     ok = gen_server:call(Checker, {exit, Resource, self()}, ?CHECKER_TIMEOUT),
                     {true, _} = release(Name, Resource, Type, Members),
-                    hammer_loop(Name, Type, Resources, Members, Checker, Deadline, G + 1, R);
+                    counters:add(element(3, Until), 1, 1),
+                    hammer_loop(Job, G + 1, R);
                 {false, _} ->
-                    hammer_loop(Name, Type, Resources, Members, Checker, Deadline, G, R + 1)
+                    timer:sleep(rand:uniform(Backoff + 1) - 1),
+                    hammer_loop(Job, G, R + 1)
             end
     end.
+
+is_over({Soft, Hard, Granted}) ->
+    Now = erlang:monotonic_time(millisecond),
+    Now >= Hard orelse (Now >= Soft andalso counters:get(Granted, 1) > 0).
