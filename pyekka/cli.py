@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from pyekka import __version__
+from pyekka.cli_ctl import add_ctl_command
 from pyekka.cli_node import add_node_commands
 from pyekka.term import (
     DecodeError,
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     hsh.set_defaults(func=cmd_term_hash)
 
     add_node_commands(sub)
+    add_ctl_command(sub)
     return parser
 
 

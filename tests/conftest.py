@@ -8,16 +8,23 @@
 * ``interop_ebin``: ``erl_interop/src`` compiled once (cached in the pytest cache).
 * ``etf_port``: one long-lived :class:`~pyekka.testing.otp.EtfPort` per runtime and
   session.
+* ``epmd_server``: pyekka's embedded epmd on a free port of 127.0.0.1.
+
+The fixture modules listed in ``pytest_plugins`` serve every test module too:
+``tests.otp_nodes`` (live OTP and Python nodes) and ``tests.cli_nodes`` (running
+the ``pyekka`` command line).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from pyekka.node.epmd import EpmdServer
+from pyekka.testing.epmd import embedded_epmd
 from pyekka.testing.otp import (
     EtfPort,
     OtpDiscovery,
@@ -26,6 +33,8 @@ from pyekka.testing.otp import (
     compile_interop,
     discover_otp,
 )
+
+pytest_plugins = ["tests.otp_nodes", "tests.cli_nodes"]
 
 
 @cache
@@ -126,3 +135,10 @@ def etf_port(otp: OtpRuntime, interop_ebin: Path) -> Iterator[EtfPort]:
     """A VM of runtime ``otp`` running ``pyekka_etf_port``, shared by the session."""
     with otp.etf_port(interop_ebin) as port:
         yield port
+
+
+@pytest.fixture
+async def epmd_server() -> AsyncIterator[EpmdServer]:
+    """pyekka's embedded epmd on a free port of 127.0.0.1, with epmd's timeouts."""
+    async with embedded_epmd() as server:
+        yield server

@@ -6,14 +6,15 @@ free ports (``base + n``), so tests never collide and need no epmd. OTP nodes
 load ``pyekka_epmd``/``pyekka_dist`` from ``erl_interop`` for that rule and are
 controlled through ``pyekka_ctl`` (never through the distribution under test).
 
-Import the fixtures a test module uses by name (pytest finds fixtures among a
-module's globals); such modules start with ``# ruff: noqa: F811``, since every
-test parameter "redefines" an imported fixture.
+``tests/conftest.py`` registers this module as a plugin (``pytest_plugins``), so
+every test module can ask for its fixtures (``ekka_base``, ``make_otp``, ``erl``,
+``make_py``, ``py``) without importing them; import only the plain helpers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -27,17 +28,19 @@ import pytest
 from pyekka.node.node import Node
 from pyekka.node.process import Process
 from pyekka.testing.otp import OtpRuntime
-from pyekka.testing.otp_node import OtpNode
+from pyekka.testing.otp_node import OtpNode, epmd_less_args
 
 __all__ = [
     "COOKIE",
     "HOST",
+    "FakeAcceptor",
     "LogWatch",
     "NodeFactory",
     "OtpFactory",
-    "ekka_args",
+    "closing_all",
     "ekka_base",
     "erl",
+    "fake_acceptor",
     "make_otp",
     "make_py",
     "next_number",
@@ -88,51 +91,45 @@ def next_number() -> int:
     return n
 
 
-def ekka_args(base: int) -> list[str]:
-    """``erl`` arguments for epmd-less distribution on 127.0.0.1 with ``base``."""
-    return [
-        "-proto_dist",
-        "pyekka",
-        "-start_epmd",
-        "false",
-        "-epmd_module",
-        "pyekka_epmd",
-        "-kernel",
-        "inet_dist_base_port",
-        str(base),
-        "-kernel",
-        "inet_dist_use_interface",
-        "{127,0,0,1}",
-    ]
-
-
 OtpFactory = Callable[..., OtpNode]
 NodeFactory = Callable[..., Node]
+
+
+@contextlib.contextmanager
+def closing_all() -> Iterator[list[OtpNode]]:
+    """A list to put started OTP nodes in: all are closed when the block ends."""
+    started: list[OtpNode] = []
+    try:
+        yield started
+    finally:
+        for node in started:
+            node.close()
 
 
 @pytest.fixture
 def make_otp(otp: OtpRuntime, interop_ebin: Path, ekka_base: int) -> Iterator[OtpFactory]:
     """Start OTP nodes of runtime ``otp`` for one test; all killed afterwards."""
-    started: list[OtpNode] = []
+    with closing_all() as started:
 
-    def start(*extra: str, prefix: str = "erl", cookie: str = COOKIE, **kw: Any) -> OtpNode:
-        name = f"{prefix}{next_number()}@{HOST}"
-        node = OtpNode(otp, interop_ebin, name, cookie, args=[*ekka_args(ekka_base), *extra], **kw)
-        started.append(node)
-        return node
+        def start(*extra: str, prefix: str = "erl", cookie: str = COOKIE, **kw: Any) -> OtpNode:
+            name = f"{prefix}{next_number()}@{HOST}"
+            args = [*epmd_less_args(ekka_base, HOST), *extra]
+            node = OtpNode(otp, interop_ebin, name, cookie, args=args, **kw)
+            started.append(node)
+            return node
 
-    try:
         yield start
-    finally:
-        for node in started:
-            node.close()
 
 
 @pytest.fixture(scope="module")
 def erl(otp: OtpRuntime, interop_ebin: Path, ekka_base: int) -> Iterator[OtpNode]:
     """One OTP node shared by the tests of a module (per runtime)."""
     node = OtpNode(
-        otp, interop_ebin, f"erl{next_number()}@{HOST}", COOKIE, args=ekka_args(ekka_base)
+        otp,
+        interop_ebin,
+        f"erl{next_number()}@{HOST}",
+        COOKIE,
+        args=epmd_less_args(ekka_base, HOST),
     )
     try:
         yield node
@@ -165,6 +162,39 @@ async def make_py(ekka_base: int) -> AsyncIterator[NodeFactory]:
 async def py(make_py: Any) -> Node:
     """A started Python node."""
     return await make_py()
+
+
+class FakeAcceptor:
+    """A TCP server where ekka's rule puts the node :attr:`name` (see :func:`fake_acceptor`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.writers: list[asyncio.StreamWriter] = []
+        self.connected = asyncio.Event()
+
+
+@contextlib.asynccontextmanager
+async def fake_acceptor(
+    base: int, greeting: bytes = b"", prefix: str = "fake"
+) -> AsyncIterator[FakeAcceptor]:
+    """A server on the port of ``<prefix><n>@127.0.0.1`` by ekka's rule with ``base``:
+    it writes ``greeting`` to each connection, then says nothing more."""
+    number = next_number()
+    fake = FakeAcceptor(f"{prefix}{number}@{HOST}")
+
+    def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        fake.writers.append(writer)
+        writer.write(greeting)
+        fake.connected.set()
+
+    server = await asyncio.start_server(accept, HOST, base + number)
+    try:
+        yield fake
+    finally:
+        server.close()
+        for writer in fake.writers:
+            writer.close()
+        await server.wait_closed()
 
 
 async def wait_for(

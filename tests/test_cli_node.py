@@ -1,109 +1,45 @@
-# ruff: noqa: F811 - test parameters are the fixtures imported from tests.otp_nodes
 """``pyekka start | ping | rpc`` as subprocesses, against live OTP 25 and 28 nodes.
 
 Epmd-less here (ekka's port rule, as every node of ``tests.otp_nodes``); with epmd
-in ``tests/test_cli_node_epmd.py``, which shares the helpers below. The temporary
-nodes of ``ping`` and ``rpc`` must be hidden and leave nothing behind; ``start``
-must serve OTP nodes and stop cleanly on ``SIGTERM``. Every subprocess runs in its
-own session and is killed in teardown.
+in ``tests/test_cli_node_epmd.py``; the helpers are in ``tests/cli_nodes.py``. The
+temporary nodes of ``ping`` and ``rpc`` must be hidden, outgoing-only and leave
+nothing behind; ``start`` must serve OTP nodes and stop cleanly on ``SIGTERM``.
+Every subprocess runs in its own session and is killed in teardown.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import re
 import signal
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pyekka.cli import main
+from pyekka.node.cli_support import explain
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.term import format_term
 from pyekka.term.types import Atom
-from pyekka.testing.otp import clean_env
 from pyekka.testing.otp_node import OtpNode
-from tests.otp_nodes import (  # noqa: F401 - fixtures
-    COOKIE,
-    HOST,
-    ekka_base,
-    erl,
-    make_otp,
-    next_number,
-)
-from tests.test_node_epmd import os_process
+from pyekka.testing.processes import Completed, OsProcess, free_port, os_process
+from tests.cli_nodes import TIMEOUT, CliEnv, pyekka_argv, q, run
+from tests.otp_nodes import COOKIE, HOST, next_number
 
 A = Atom
-REPO = Path(__file__).resolve().parents[1]
-TIMEOUT = 60.0
 NODEUP, NODEDOWN, NODE_TYPE = A("nodeup"), A("nodedown"), A("node_type")
 HIDDEN, VISIBLE = A("hidden"), A("visible")
-
-
-@dataclass
-class Run:
-    status: int
-    out: str
-    err: str
-
-
-CliEnv = Callable[..., dict[str, str]]
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> CliEnv:
-    """The environment of a ``pyekka`` subprocess: this repository's package, a
-    ``HOME`` of its own (no cookie file written to the real one), no ``ERL_EPMD_PORT``
-    unless given."""
-
-    def env(**extra: str) -> dict[str, str]:
-        environ = clean_env()
-        environ.pop("ERL_EPMD_PORT", None)
-        path = environ.get("PYTHONPATH")
-        environ["PYTHONPATH"] = str(REPO) + (os.pathsep + path if path else "")
-        environ["HOME"] = str(tmp_path)
-        environ.update(extra)
-        return environ
-
-    return env
-
-
-def pyekka_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pyekka", *args]
-
-
-async def run(env: dict[str, str], *args: str) -> Run:
-    """Run ``pyekka ARGS`` to completion (killed with its session if it hangs)."""
-    proc = await asyncio.create_subprocess_exec(
-        *pyekka_argv(*args),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-    return Run(proc.returncode or 0, out.decode(), err.decode())
 
 
 def ekka(base: int, cookie: str = COOKIE) -> list[str]:
     return ["--cookie", cookie, "--no-epmd", "--dist-base-port", str(base)]
 
 
-def q(name: str) -> str:
-    return f"'{name}'"
+def start_args(name: str, base: int) -> list[str]:
+    """``pyekka start`` of the epmd-less node ``name`` on 127.0.0.1."""
+    return ["start", "--name", name, *ekka(base), "--dist-interface", HOST]
 
 
 async def watch_nodes(node: OtpNode, collector: str) -> None:
@@ -128,9 +64,9 @@ async def node_events(node: OtpNode, collector: str, count: int) -> list[Any]:
 
 async def test_ping_pong_and_pang(erl: OtpNode, ekka_base: int, cli_env: CliEnv) -> None:
     env = cli_env()
-    assert await run(env, "ping", *ekka(ekka_base), erl.name) == Run(0, "pong\n", "")
+    assert await run(env, "ping", *ekka(ekka_base), erl.name) == Completed(0, "pong\n", "")
     nobody = f"nobody{next_number()}@{HOST}"
-    assert await run(env, "ping", *ekka(ekka_base), nobody) == Run(1, "pang\n", "")
+    assert await run(env, "ping", *ekka(ekka_base), nobody) == Completed(1, "pang\n", "")
     wrong = await run(env, "ping", *ekka(ekka_base, "not-the-cookie"), erl.name)
     assert (wrong.status, wrong.out) == (1, "pang\n")
 
@@ -138,12 +74,12 @@ async def test_ping_pong_and_pang(erl: OtpNode, ekka_base: int, cli_env: CliEnv)
 async def test_rpc_results_in_erlang_syntax(erl: OtpNode, ekka_base: int, cli_env: CliEnv) -> None:
     env = cli_env()
     got = await run(env, "rpc", *ekka(ekka_base), erl.name, "erlang", "node", "[]")
-    assert got == Run(0, format_term(erl.atom) + "\n", "")
+    assert got == Completed(0, format_term(erl.atom) + "\n", "")
     assert got.out == q(erl.name) + "\n"
     got = await run(env, "rpc", *ekka(ekka_base), erl.name, "lists", "seq", "[1,3]")
-    assert got == Run(0, "[1,2,3]\n", "")
+    assert got == Completed(0, "[1,2,3]\n", "")
     got = await run(env, "rpc", *ekka(ekka_base), erl.name, "lists", "reverse", '["abc"]')
-    assert got == Run(0, '"cba"\n', "")
+    assert got == Completed(0, '"cba"\n', "")
     args = '[#{a => {1, 2.5, <<"bin">>}}]'
     got = await run(env, "rpc", *ekka(ekka_base), erl.name, "erlang", "term_to_binary", args)
     assert got.status == 0
@@ -154,14 +90,14 @@ async def test_rpc_results_in_erlang_syntax(erl: OtpNode, ekka_base: int, cli_en
 async def test_rpc_badrpc_exits_non_zero(erl: OtpNode, ekka_base: int, cli_env: CliEnv) -> None:
     env = cli_env()
     got = await run(env, "rpc", *ekka(ekka_base), erl.name, "nomod", "nofun", "[1]")
-    assert got == Run(1, "{badrpc,{'EXIT',{undef,[{nomod,nofun,[1],[]}]}}}\n", "")
+    assert got == Completed(1, "{badrpc,{'EXIT',{undef,[{nomod,nofun,[1],[]}]}}}\n", "")
     expected = await erl.aeval("rpc:call(node(), erlang, exit, [bye])")
     got = await run(env, "rpc", *ekka(ekka_base), erl.name, "erlang", "exit", "[bye]")
-    assert got == Run(1, format_term(expected) + "\n", "")
+    assert got == Completed(1, format_term(expected) + "\n", "")
     got = await run(
         env, "rpc", "--timeout", "0.2", *ekka(ekka_base), erl.name, "timer", "sleep", "[5000]"
     )
-    assert got == Run(1, "{badrpc,timeout}\n", "")
+    assert got == Completed(1, "{badrpc,timeout}\n", "")
 
 
 async def test_rpc_refused_or_unreachable(erl: OtpNode, ekka_base: int, cli_env: CliEnv) -> None:
@@ -182,13 +118,13 @@ async def test_temporary_nodes_are_hidden_and_leave_no_trace(
     env = cli_env()
     await watch_nodes(node, "events")
     got = await run(env, "rpc", *ekka(ekka_base), node.name, "erlang", "nodes", "[]")
-    assert got == Run(0, "[]\n", "")
+    assert got == Completed(0, "[]\n", "")
     got = await run(env, "rpc", *ekka(ekka_base), node.name, "erlang", "nodes", "[hidden]")
     assert got.status == 0
     found = re.fullmatch(r"\['(remsh-pyekka-[0-9a-f]+@127\.0\.0\.1)'\]\n", got.out)
     assert found, got
     temp = found.group(1)
-    assert await run(env, "ping", *ekka(ekka_base), node.name) == Run(0, "pong\n", "")
+    assert await run(env, "ping", *ekka(ekka_base), node.name) == Completed(0, "pong\n", "")
     events = await node_events(node, "events", 6)
     kinds = [(tag, info) for tag, _, info in events]
     assert kinds == [(NODEUP, [(NODE_TYPE, HIDDEN)]), (NODEDOWN, [(NODE_TYPE, HIDDEN)])] * 3
@@ -200,6 +136,32 @@ async def test_temporary_nodes_are_hidden_and_leave_no_trace(
     assert node.log_events() == []
 
 
+async def test_temporary_nodes_take_no_port_and_need_no_epmd(
+    erl: OtpNode, ekka_base: int, cli_env: CliEnv
+) -> None:
+    """Outgoing-only, as ``erl_call``: a temporary node whose name gives it, by ekka's
+    rule, the very port ``erl`` listens on still works; no epmd anywhere."""
+    number = erl.name.split("@")[0].removeprefix("erl")
+    env = cli_env(ERL_EPMD_PORT=str(free_port()))
+    opts = ["--name", f"ctl{number}@{HOST}", *ekka(ekka_base)]
+    assert await run(env, "ping", *opts, erl.name) == Completed(0, "pong\n", "")
+    got = await run(env, "rpc", *opts, erl.name, "erlang", "nodes", "[hidden]")
+    assert got == Completed(0, f"['ctl{number}@127.0.0.1']\n", "")
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        (ConnectFailure.WRONG_COOKIE, "connection to a@h refused: wrong cookie? (why)"),
+        (ConnectFailure.NOT_ALLOWED, "connection to a@h refused: not allowed (why)"),
+        (ConnectFailure.REFUSED, "cannot connect to a@h: why"),
+        (ConnectFailure.NO_EPMD, "cannot connect to a@h: why"),
+    ],
+)
+def test_connect_errors_are_explained(reason: ConnectFailure, expected: str) -> None:
+    assert explain(ConnectError(reason, "why", "a@h")) == expected
+
+
 # ------------------------------------------------------------------ pyekka start
 
 
@@ -209,7 +171,7 @@ async def test_start_serves_otp_until_sigterm(
     erl = make_otp()
     n = next_number()
     name = f"py{n}@{HOST}"
-    argv = pyekka_argv("start", "--name", name, *ekka(ekka_base), "--dist-interface", HOST)
+    argv = pyekka_argv(*start_args(name, ekka_base))
     async with os_process(argv, cli_env()) as node:
         found = await node.expect(rf"node {re.escape(name)} listening on 127\.0\.0\.1:(\d+) ")
         assert int(found.group(1)) == ekka_base + n
@@ -232,8 +194,7 @@ async def test_start_serves_otp_until_sigterm(
         await node.expect(rf"nodeup {re.escape(erl.name)} \(visible\)$", after=mark)
 
         node.proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(TIMEOUT):
-            assert await node.proc.wait() == 0
+        assert await node.wait(TIMEOUT) == 0
         await node.expect(rf"node {re.escape(name)} stopped$", after=mark)
     events = await node_events(erl, "events", 4)
     up = (NODEUP, A(name), [(NODE_TYPE, VISIBLE)])
@@ -242,34 +203,37 @@ async def test_start_serves_otp_until_sigterm(
     assert await erl.aeval("nodes()") == []
 
 
+@contextlib.asynccontextmanager
+async def started(env: dict[str, str], name: str, base: int) -> AsyncIterator[OsProcess]:
+    """``pyekka start`` of ``name`` (epmd-less, on 127.0.0.1), once it listens."""
+    async with os_process(pyekka_argv(*start_args(name, base)), env) as node:
+        await node.expect(r"listening on ")
+        yield node
+
+
 async def test_start_sees_hidden_rpc_nodes(ekka_base: int, cli_env: CliEnv) -> None:
     """A Python-only pair: ``pyekka rpc`` into ``pyekka start``."""
     name = f"py{next_number()}@{HOST}"
     env = cli_env()
-    argv = pyekka_argv("start", "--name", name, *ekka(ekka_base), "--dist-interface", HOST)
-    async with os_process(argv, env) as node:
-        await node.expect(r"listening on ")
+    async with started(env, name, ekka_base) as node:
         got = await run(env, "rpc", *ekka(ekka_base), name, "erlang", "nodes", "[hidden]")
         found = re.fullmatch(r"\['(remsh-pyekka-\w+@127\.0\.0\.1)'\]\n", got.out)
         assert found, got
         temp = found.group(1)
         await node.expect(rf"nodeup {re.escape(temp)} \(hidden\)$")
         await node.expect(rf"nodedown {re.escape(temp)} \(hidden, \w+\)$")
-        assert await run(env, "rpc", *ekka(ekka_base), name, "erlang", "nodes", "[]") == Run(
+        assert await run(env, "rpc", *ekka(ekka_base), name, "erlang", "nodes", "[]") == Completed(
             0, "[]\n", ""
         )
         node.proc.send_signal(signal.SIGINT)
-        async with asyncio.timeout(TIMEOUT):
-            assert await node.proc.wait() == 0
+        assert await node.wait(TIMEOUT) == 0
 
 
 async def test_start_refuses_a_taken_port(ekka_base: int, cli_env: CliEnv) -> None:
     name = f"py{next_number()}@{HOST}"
     env = cli_env()
-    argv = pyekka_argv("start", "--name", name, *ekka(ekka_base), "--dist-interface", HOST)
-    async with os_process(argv, env) as first:
-        await first.expect(r"listening on ")
-        got = await run(env, "start", "--name", name, *ekka(ekka_base), "--dist-interface", HOST)
+    async with started(env, name, ekka_base):
+        got = await run(env, *start_args(name, ekka_base))
         assert got.status == 3 and "cannot start the node" in got.err
 
 
@@ -316,7 +280,7 @@ async def test_cookie_from_the_cookie_file(
     cookie_file = tmp_path / ".erlang.cookie"
     cookie_file.write_text(COOKIE + "\n")
     cookie_file.chmod(0o400)
-    assert await run(env, "ping", *opts, erl.name) == Run(0, "pong\n", "")
+    assert await run(env, "ping", *opts, erl.name) == Completed(0, "pong\n", "")
     cookie_file.chmod(0o644)  # OTP refuses a file others may read
     got = await run(env, "ping", *opts, erl.name)
     assert got.status == 2 and "accessible by owner only" in got.err

@@ -1,9 +1,9 @@
-# ruff: noqa: F811 - test parameters are fixtures imported from other test modules
 """``pyekka start | ping | rpc`` with epmd, against live OTP 25 and 28 nodes.
 
 The epmd is OTP's own or our embedded server, on a free port that ``ERL_EPMD_PORT``
 names for every node, OTP or Python; long and short names. See
-``tests/test_cli_node.py`` for the epmd-less cases and the helpers.
+``tests/test_cli_node.py`` for the epmd-less cases, ``tests/cli_nodes.py`` for the
+helpers.
 """
 
 from __future__ import annotations
@@ -12,97 +12,73 @@ import asyncio
 import re
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pyekka.node.epmd import EpmdServer, lookup_node
+from pyekka.node.epmd import lookup_node, register
 from pyekka.term.types import Atom
+from pyekka.testing.epmd import LiveEpmd, live_epmd
 from pyekka.testing.otp import OtpRuntime
 from pyekka.testing.otp_node import OtpNode
-from tests.otp_nodes import COOKIE, HOST, next_number
-from tests.test_cli_node import TIMEOUT, CliEnv, Run, cli_env, pyekka_argv, q, run  # noqa: F401
-from tests.test_node_epmd import os_process, real_epmd
+from pyekka.testing.processes import Completed, free_port, os_process
+from tests.cli_nodes import TIMEOUT, CliEnv, pyekka_argv, q, run
+from tests.otp_nodes import COOKIE, HOST, closing_all, next_number
 
 pytestmark = pytest.mark.otp
 
 A = Atom
 
 
-@dataclass
-class Epmd:
-    port: int
-    server: EpmdServer | None
-
-    async def forgot(self, alive: str) -> bool:
-        """Whether ``alive`` is no longer registered (waits for our server to see it)."""
-        if self.server is not None:
-            await self.server.wait_unregistered(alive, TIMEOUT)
-        return await lookup_node(HOST, alive, epmd_port=self.port) is None
-
-
 @pytest.fixture(params=["epmd", "embedded"])
-async def epmd(request: pytest.FixtureRequest, otp: OtpRuntime) -> AsyncIterator[Epmd]:
+async def epmd(request: pytest.FixtureRequest, otp: OtpRuntime) -> AsyncIterator[LiveEpmd]:
     """OTP's epmd of the runtime under test, or our embedded server, on a free port."""
-    if request.param == "embedded":
-        server = EpmdServer()
-        await server.start(HOST, 0)
-        try:
-            yield Epmd(server.port, server)
-        finally:
-            await server.close()
-    else:
-        async with real_epmd(otp) as proc:
-            yield Epmd(proc.port, None)
+    async with live_epmd(otp if request.param == "epmd" else None) as running:
+        yield running
 
 
 @pytest.fixture
 async def otp_with_epmd(
-    otp: OtpRuntime, interop_ebin: Path, epmd: Epmd
+    otp: OtpRuntime, interop_ebin: Path, epmd: LiveEpmd
 ) -> AsyncIterator[Callable[..., Any]]:
     """Start OTP nodes registered with ``epmd`` (off the event loop, which may
     be serving it); all killed afterwards."""
-    started: list[OtpNode] = []
+    with closing_all() as started:
 
-    async def start(name: str, *, long_names: bool = True) -> OtpNode:
-        node = await asyncio.to_thread(
-            OtpNode,
-            otp,
-            interop_ebin,
-            name,
-            COOKIE,
-            long_names=long_names,
-            args=["-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}"],
-            env={"ERL_EPMD_PORT": str(epmd.port)},
-        )
-        started.append(node)
-        return node
+        async def start(name: str, *, long_names: bool = True) -> OtpNode:
+            node = await asyncio.to_thread(
+                OtpNode,
+                otp,
+                interop_ebin,
+                name,
+                COOKIE,
+                long_names=long_names,
+                args=["-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}"],
+                env={"ERL_EPMD_PORT": str(epmd.port)},
+            )
+            started.append(node)
+            return node
 
-    try:
         yield start
-    finally:
-        for node in started:
-            node.close()
 
 
 @pytest.mark.parametrize("host", [HOST, "localhost"], ids=["long", "short"])
 async def test_ping_and_rpc_through_epmd(
-    otp_with_epmd: Any, epmd: Epmd, cli_env: CliEnv, host: str
+    otp_with_epmd: Any, epmd: LiveEpmd, cli_env: CliEnv, host: str
 ) -> None:
     erl = await otp_with_epmd(f"erl{next_number()}@{host}", long_names=host == HOST)
     env = cli_env(ERL_EPMD_PORT=str(epmd.port))
     opts = ["--cookie", COOKIE]
-    assert await run(env, "ping", *opts, erl.name) == Run(0, "pong\n", "")
+    assert await run(env, "ping", *opts, erl.name) == Completed(0, "pong\n", "")
     got = await run(env, "rpc", *opts, erl.name, "erlang", "nodes", "[hidden]")
     found = re.fullmatch(rf"\['?(remsh-pyekka-\w+)@{re.escape(host)}'?\]\n", got.out)
     assert found, got
-    assert await epmd.forgot(found.group(1))
+    assert await epmd.forgot(found.group(1), TIMEOUT)
     got = await run(env, "rpc", *opts, erl.name, "erlang", "nodes", "[]")
-    assert got == Run(0, "[]\n", "")
+    assert got == Completed(0, "[]\n", "")
     nobody = f"nobody{next_number()}@{host}"
-    assert await run(env, "ping", *opts, nobody) == Run(1, "pang\n", "")
+    assert await run(env, "ping", *opts, nobody) == Completed(1, "pang\n", "")
     got = await run(env, "rpc", *opts, nobody, "erlang", "node", "[]")
     assert got.status == 3 and "does not know 'nobody" in got.err
     # the epmd port comes from ERL_EPMD_PORT, as for OTP: without it, no epmd there
@@ -111,7 +87,26 @@ async def test_ping_and_rpc_through_epmd(
     assert got.status == 3 and "epmd" in got.err
 
 
-async def test_start_registers_with_epmd(otp_with_epmd: Any, epmd: Epmd, cli_env: CliEnv) -> None:
+async def test_temporary_nodes_do_not_register(
+    otp_with_epmd: Any, epmd: LiveEpmd, cli_env: CliEnv
+) -> None:
+    """As ``erl_call``: a temporary node never registers, so even a name epmd holds
+    for another node serves it, and that registration stays untouched."""
+    erl = await otp_with_epmd(f"erl{next_number()}@{HOST}")
+    env = cli_env(ERL_EPMD_PORT=str(epmd.port))
+    alive, port = f"taken{next_number()}", free_port()
+    async with await register(alive, port, epmd_port=epmd.port):
+        opts = ["--name", f"{alive}@{HOST}", "--cookie", COOKIE]
+        assert await run(env, "ping", *opts, erl.name) == Completed(0, "pong\n", "")
+        got = await run(env, "rpc", *opts, erl.name, "erlang", "nodes", "[hidden]")
+        assert got == Completed(0, f"['{alive}@127.0.0.1']\n", "")
+        info = await lookup_node(HOST, alive, epmd_port=epmd.port)
+        assert info is not None and info.port == port
+
+
+async def test_start_registers_with_epmd(
+    otp_with_epmd: Any, epmd: LiveEpmd, cli_env: CliEnv
+) -> None:
     alive = f"py{next_number()}"
     name = f"{alive}@{HOST}"
     env = cli_env(ERL_EPMD_PORT=str(epmd.port))
@@ -127,6 +122,5 @@ async def test_start_registers_with_epmd(otp_with_epmd: Any, epmd: Epmd, cli_env
         assert await erl.aeval(f"rpc:call({q(name)}, erlang, node, [])") == A(name)
         await node.expect(rf"nodeup {re.escape(erl.name)} \(visible\)$")
         node.proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(TIMEOUT):
-            assert await node.proc.wait() == 0
-    assert await epmd.forgot(alive)
+        assert await node.wait(TIMEOUT) == 0
+    assert await epmd.forgot(alive, TIMEOUT)

@@ -15,6 +15,7 @@ from pyekka.dist.events import SendBytes
 from pyekka.dist.handshake import (
     AcceptorHandshake,
     AliveQuery,
+    FailureKind,
     HandshakeComplete,
     HandshakeEvent,
     HandshakeFailed,
@@ -141,6 +142,7 @@ def test_replay_with_a_wrong_cookie_fails_on_both_sides(variant: str) -> None:
     assert sent(events) == b""  # no ack: OTP just closes
     failed = last(events)
     assert isinstance(failed, HandshakeFailed) and "cookie" in failed.reason
+    assert failed.kind is FailureKind.COOKIE
     assert acceptor.finished
 
     name = hs["send_name"]["fields"]
@@ -155,6 +157,7 @@ def test_replay_with_a_wrong_cookie_fails_on_both_sides(variant: str) -> None:
     )
     failed = last(initiator.receive_data(bytes.fromhex(hs["challenge_ack"]["bytes"])))
     assert isinstance(failed, HandshakeFailed) and "cookie" in failed.reason
+    assert failed.kind is FailureKind.COOKIE
 
 
 # --------------------------------------------------------------- ours vs ours
@@ -251,6 +254,7 @@ def test_wrong_cookie_fails_on_both_sides(version: int) -> None:
     failed_a = last(seen_a)
     assert isinstance(failed_a, HandshakeFailed)
     assert failed_a.reason == "invalid challenge reply: the peer has a different cookie"
+    assert failed_a.kind is FailureKind.COOKIE
     assert failed_a.peer_name == A
     # the acceptor closes without an ack: the initiator's handshake never completes
     assert not initiator.finished
@@ -268,6 +272,7 @@ def test_initiator_rejects_a_bad_ack() -> None:
     failed = last(initiator.receive_data(forged))
     assert isinstance(failed, HandshakeFailed)
     assert failed.reason == "invalid challenge ack: the peer has a different cookie"
+    assert failed.kind is FailureKind.COOKIE
 
 
 def test_acceptor_refuses_a_peer_lacking_required_flags() -> None:
@@ -278,9 +283,11 @@ def test_acceptor_refuses_a_peer_lacking_required_flags() -> None:
     failed = last(acceptor_events)
     assert isinstance(failed, HandshakeFailed)
     assert failed.reason == "peer lacks required flags: BIG_CREATION"
+    assert failed.kind is FailureKind.FLAGS
     # the initiator hears not_allowed and gives up too
     failed_i = last(initiator.receive_data(sent(acceptor_events)))
     assert isinstance(failed_i, HandshakeFailed) and "not_allowed" in failed_i.reason
+    assert failed_i.kind is FailureKind.NOT_ALLOWED
 
 
 def test_mandatory_25_digest_stands_for_the_whole_set() -> None:
@@ -301,6 +308,7 @@ def test_initiator_refuses_an_acceptor_lacking_required_flags() -> None:
     failed = last(events)
     assert isinstance(failed, HandshakeFailed)
     assert failed.reason == "connection would lack required flags: MAP_TAG"
+    assert failed.kind is FailureKind.FLAGS
 
 
 def test_initiator_checks_who_answered() -> None:
@@ -311,16 +319,17 @@ def test_initiator_checks_who_answered() -> None:
         initiator.receive_data(b"\x00\x03sok" + struct.pack(">H", len(challenge)) + challenge)
     )
     assert isinstance(failed, HandshakeFailed) and "instead of" in failed.reason
+    assert failed.kind is FailureKind.PROTOCOL
 
 
 @pytest.mark.parametrize(
-    ("status", "reason"),
+    ("status", "reason", "kind"),
     [
-        ("nok", "refused (nok): our own connection attempt wins"),
-        ("not_allowed", "refused (not_allowed)"),
+        ("nok", "refused (nok): our own connection attempt wins", FailureKind.NOK),
+        ("not_allowed", "refused (not_allowed)", FailureKind.NOT_ALLOWED),
     ],
 )
-def test_acceptor_refusals(status: str, reason: str) -> None:
+def test_acceptor_refusals(status: str, reason: str, kind: FailureKind) -> None:
     initiator, acceptor = _pair()
     acceptor.receive_data(sent(initiator.start()))
     events = acceptor.accept(status)  # type: ignore[arg-type]
@@ -329,6 +338,7 @@ def test_acceptor_refusals(status: str, reason: str) -> None:
     assert isinstance(failed, HandshakeFailed) and failed.reason == reason
     failed_i = last(initiator.receive_data(sent(events)))
     assert isinstance(failed_i, HandshakeFailed) and f"({status})" in failed_i.reason
+    assert failed.kind is failed_i.kind is kind
 
 
 def test_ok_simultaneous_completes() -> None:
@@ -365,9 +375,11 @@ def test_alive_then_false_gives_up_on_both_sides() -> None:
     initiator.receive_data(sent(acceptor.accept("alive")))
     events = initiator.answer_alive(False)
     assert sent(events) == b"\x00\x06sfalse"
-    assert isinstance(last(events), HandshakeFailed)
+    gave_up = last(events)
+    assert isinstance(gave_up, HandshakeFailed) and gave_up.kind is FailureKind.ALIVE_DROPPED
     failed = last(acceptor.receive_data(sent(events)))
     assert isinstance(failed, HandshakeFailed) and "alive answered false" in failed.reason
+    assert failed.kind is FailureKind.ALIVE_DROPPED
 
 
 def test_simultaneous_status_follows_net_kernel() -> None:
@@ -406,29 +418,34 @@ def _packet(body: bytes) -> bytes:
 def test_acceptor_fails_on_malformed_names(body: bytes, reason: str) -> None:
     failed = last(_acceptor().receive_data(_packet(body)))
     assert isinstance(failed, HandshakeFailed) and reason in failed.reason
+    assert failed.kind is FailureKind.PROTOCOL
 
 
 def test_acceptor_refuses_dynamic_names() -> None:
     body = struct.pack(">cQIH", b"N", df.DEFAULT_FLAGS | df.DFlag.NAME_ME, 0, 9) + b"127.0.0.1"
     events = _acceptor().receive_data(_packet(body))
     assert sent(events) == b"\x00\x0csnot_allowed"
-    assert isinstance(last(events), HandshakeFailed)
+    failed = last(events)
+    assert isinstance(failed, HandshakeFailed) and failed.kind is FailureKind.NOT_ALLOWED
 
 
 @pytest.mark.parametrize(
-    ("packet", "reason"),
+    ("packet", "reason", "kind"),
     [
-        (b"r\x00", "malformed challenge reply"),
-        (b"a" + bytes(16), "malformed challenge reply"),
-        (b"r" + bytes(4) + bytes(16), "different cookie"),
+        (b"r\x00", "malformed challenge reply", FailureKind.PROTOCOL),
+        (b"a" + bytes(16), "malformed challenge reply", FailureKind.PROTOCOL),
+        (b"r" + bytes(4) + bytes(16), "different cookie", FailureKind.COOKIE),
     ],
 )
-def test_acceptor_fails_on_a_bad_challenge_reply(packet: bytes, reason: str) -> None:
+def test_acceptor_fails_on_a_bad_challenge_reply(
+    packet: bytes, reason: str, kind: FailureKind
+) -> None:
     initiator, acceptor = _pair()
     acceptor.receive_data(sent(initiator.start()))
     acceptor.accept("ok")
     failed = last(acceptor.receive_data(_packet(packet)))
     assert isinstance(failed, HandshakeFailed) and reason in failed.reason
+    assert failed.kind is kind
 
 
 def test_acceptor_expects_the_complement_after_an_old_name() -> None:
@@ -458,6 +475,7 @@ def test_initiator_fails_on_bad_replies(data: bytes, reason: str) -> None:
     initiator.start()
     failed = last(initiator.receive_data(data))
     assert isinstance(failed, HandshakeFailed) and reason in failed.reason
+    assert failed.kind is FailureKind.PROTOCOL
 
 
 def test_misuse_is_reported() -> None:

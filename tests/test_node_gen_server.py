@@ -18,7 +18,7 @@ from pyekka.node import (
     reply,
 )
 from pyekka.term.types import Atom, ImproperList, Pid, Reference, exact_equal
-from tests.test_node_remote import FakeRouter
+from pyekka.testing.router import RecordingRouter
 
 NODE = Atom("py@127.0.0.1")
 PEER = Atom("erl@127.0.0.1")
@@ -68,7 +68,7 @@ class Counter(GenServer):
 
 @pytest.fixture
 def router():
-    return FakeRouter()
+    return RecordingRouter()
 
 
 @pytest.fixture

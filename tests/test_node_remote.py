@@ -4,13 +4,13 @@ the real connection layer is tested against live OTP nodes elsewhere)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from pyekka.node import ProcessRuntime, RemoteRouter
 from pyekka.node.exits import BadArg
 from pyekka.term.types import Atom, Pid, Reference
+from pyekka.testing.router import RecordingRouter
 
 NODE = Atom("py@127.0.0.1")
 PEER = Atom("erl@127.0.0.1")
@@ -27,76 +27,9 @@ PEER_REF = Reference(PEER, 1234, (1, 2, 3))
 PEER_REF2 = Reference(PEER, 1234, (4, 5, 6))
 
 
-class FakeRouter:
-    """Records every outbound signal as ``(kind, *args)``."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-        self._grew = asyncio.Event()
-
-    def take(self) -> list[tuple]:
-        calls, self.calls = self.calls, []
-        return calls
-
-    async def wait_calls(self, n: int) -> None:
-        """Wait until at least ``n`` signals have been recorded."""
-        while len(self.calls) < n:
-            self._grew.clear()
-            await asyncio.wait_for(self._grew.wait(), 5)
-
-    def _record(self, *call: Any) -> None:
-        self.calls.append(call)
-        self._grew.set()
-
-    def send(self, sender: Pid, to: Pid, msg: Any) -> None:
-        self._record(*("send", sender, to, msg))
-
-    def reg_send(self, sender: Pid, name: Atom, node: Atom, msg: Any) -> None:
-        self._record(*("reg_send", sender, name, node, msg))
-
-    def alias_send(self, sender: Pid, alias: Reference, msg: Any) -> None:
-        self._record(*("alias_send", sender, alias, msg))
-
-    def link(self, from_pid: Pid, to_pid: Pid) -> None:
-        self._record(*("link", from_pid, to_pid))
-
-    def unlink(self, from_pid: Pid, to_pid: Pid, unlink_id: int) -> None:
-        self._record(*("unlink", from_pid, to_pid, unlink_id))
-
-    def unlink_ack(self, from_pid: Pid, to_pid: Pid, unlink_id: int) -> None:
-        self._record(*("unlink_ack", from_pid, to_pid, unlink_id))
-
-    def exit(self, from_pid: Pid, to_pid: Pid, reason: Any) -> None:
-        self._record(*("exit", from_pid, to_pid, reason))
-
-    def exit2(self, from_pid: Pid, to_pid: Pid, reason: Any) -> None:
-        self._record(*("exit2", from_pid, to_pid, reason))
-
-    def monitor(self, watcher: Pid, target: Any, ref: Reference) -> None:
-        self._record(*("monitor", watcher, target, ref))
-
-    def demonitor(self, watcher: Pid, target: Any, ref: Reference) -> None:
-        self._record(*("demonitor", watcher, target, ref))
-
-    def monitor_exit(self, target: Any, watcher: Pid, ref: Reference, reason: Any) -> None:
-        self._record(*("monitor_exit", target, watcher, ref, reason))
-
-    def spawn_request(
-        self,
-        req_id: Reference,
-        from_pid: Pid,
-        group_leader: Pid,
-        node: Atom,
-        mfa: Any,
-        args: list,
-        opts: list,
-    ) -> None:
-        self._record(*("spawn_request", req_id, from_pid, group_leader, node, mfa, args, opts))
-
-
 @pytest.fixture
 def router():
-    return FakeRouter()
+    return RecordingRouter()
 
 
 @pytest.fixture
@@ -118,7 +51,7 @@ async def ended(proc):
 
 def test_fake_router_has_the_protocol_methods():
     protocol = {n for n in vars(RemoteRouter) if not n.startswith("_")}
-    assert protocol <= set(vars(FakeRouter))
+    assert protocol <= set(vars(RecordingRouter))
 
 
 # -- messages -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.node.epmd import (
     EpmdServer,
     EpmdUnavailable,
@@ -20,6 +21,7 @@ from pyekka.node.resolve import (
     EKKA_EPMD_VERSION,
     HostNotFound,
     IllegalNodeName,
+    NoEpmd,
     PeerAddress,
     PeerResolver,
     PortNotFound,
@@ -27,18 +29,12 @@ from pyekka.node.resolve import (
     resolve_host,
     split_peer,
 )
+from pyekka.testing.epmd import HOST, otp_env, ping_node, real_epmd
 from pyekka.testing.otp import OtpRuntime
-from tests.test_node_epmd import HOST, TIMEOUT, _env, free_port, os_process, otp_node, real_epmd
+from pyekka.testing.processes import free_port, os_process
 
-
-@pytest.fixture
-async def epmd_server() -> AsyncIterator[EpmdServer]:
-    server = EpmdServer()
-    await server.start(HOST, 0)
-    try:
-        yield server
-    finally:
-        await server.close()
+TIMEOUT = 30.0
+COOKIE = "resolvetestcookie"
 
 
 # ------------------------------------------------------------------ ERL_EPMD_PORT
@@ -93,7 +89,7 @@ async def _vm_names(otp: OtpRuntime, env: str | None, arg: str | None) -> str:
         argv += ["-epmd_port", arg]
     argv += ["-eval", NAMES_EXPR]
     extra = {} if env is None else {"ERL_EPMD_PORT": env}
-    async with os_process(argv, _env(**extra)) as vm:
+    async with os_process(argv, otp_env(**extra)) as vm:
         match = await vm.expect(r"^NAMES (.*)$")
         await vm.proc.wait()
         return match.group(1)
@@ -164,6 +160,7 @@ def test_split_peer(
             split_peer(node, long_names=long_names, family=family)
         assert info.value.node == node
         assert isinstance(info.value, ValueError)
+        assert info.value.reason is ConnectFailure.BAD_NAME
     else:
         assert split_peer(node, long_names=long_names, family=family) == expected
 
@@ -172,8 +169,11 @@ async def test_resolve_host() -> None:
     assert await resolve_host("localhost") == "127.0.0.1"
     assert await resolve_host("127.0.0.1") == "127.0.0.1"
     assert await resolve_host("::1", family=socket.AF_INET6) == "::1"
-    with pytest.raises(HostNotFound):
+    with pytest.raises(HostNotFound) as info:
         await resolve_host("no-such-host.invalid", timeout=TIMEOUT)
+    assert isinstance(info.value, ConnectError)
+    assert info.value.reason is ConnectFailure.UNKNOWN_HOST
+    assert str(info.value) == f"no-such-host.invalid: {info.value.detail}"
     with pytest.raises(HostNotFound):
         await resolve_host("127.0.0.1", family=socket.AF_INET6, timeout=TIMEOUT)
 
@@ -209,8 +209,9 @@ async def test_ekka_rule(node: str, long_names: bool, base: int, port: int) -> N
 )
 async def test_ekka_rule_without_a_port(node: str, base: int) -> None:
     resolver = PeerResolver(use_epmd=False, dist_base_port=base)
-    with pytest.raises(PortNotFound):
+    with pytest.raises(PortNotFound) as info:
         await resolver.resolve(node)
+    assert info.value.reason is ConnectFailure.UNKNOWN_NODE
 
 
 def test_listen_port() -> None:
@@ -236,8 +237,9 @@ async def test_epmd_rule(epmd_server: EpmdServer) -> None:
         assert (await resolver.resolve("oldpeer@localhost")).version == 5
         long_resolver = PeerResolver(long_names=True, epmd_port=epmd_server.port)
         assert (await long_resolver.resolve("peer@127.0.0.1")).port == 40000
-        with pytest.raises(PortNotFound, match="does not know 'nobody'"):
+        with pytest.raises(PortNotFound, match="does not know 'nobody'") as info:
             await resolver.resolve("nobody@localhost")
+        assert info.value.reason is ConnectFailure.UNKNOWN_NODE
         with pytest.raises(IllegalNodeName):
             await resolver.resolve("peer@127.0.0.1")  # short names: no dots
         with pytest.raises(HostNotFound):
@@ -254,9 +256,11 @@ async def test_epmd_rule_reads_erl_epmd_port(
 
 async def test_epmd_rule_without_epmd() -> None:
     resolver = PeerResolver(epmd_port=free_port())
-    with pytest.raises(PortNotFound) as info:
+    with pytest.raises(NoEpmd) as info:
         await resolver.resolve("peer@localhost")
+    assert isinstance(info.value, PortNotFound)
     assert isinstance(info.value.__cause__, EpmdUnavailable)
+    assert info.value.reason is ConnectFailure.NO_EPMD
 
 
 async def test_epmd_rule_times_out() -> None:
@@ -268,7 +272,7 @@ async def test_epmd_rule_times_out() -> None:
     server = await asyncio.start_server(silent, HOST, 0)
     try:
         resolver = PeerResolver(epmd_port=server.sockets[0].getsockname()[1], timeout=0.2)
-        with pytest.raises(PortNotFound, match="did not answer"):
+        with pytest.raises(NoEpmd, match="did not answer"):
             await resolver.resolve("peer@localhost")
     finally:
         for writer in accepted:
@@ -311,7 +315,7 @@ async def test_resolve_otp_nodes_through_real_epmd(otp: OtpRuntime) -> None:
     short_port, long_port = free_port(), free_port()
     async with (
         real_epmd(otp) as epmd_proc,
-        otp_node(
+        ping_node(
             otp,
             "rs@localhost",
             epmd_proc.port,
@@ -320,8 +324,9 @@ async def test_resolve_otp_nodes_through_real_epmd(otp: OtpRuntime) -> None:
             str(short_port),
             "inet_dist_listen_max",
             str(short_port),
+            cookie=COOKIE,
         ),
-        otp_node(
+        ping_node(
             otp,
             "rl@127.0.0.1",
             epmd_proc.port,
@@ -331,6 +336,7 @@ async def test_resolve_otp_nodes_through_real_epmd(otp: OtpRuntime) -> None:
             "inet_dist_listen_max",
             str(long_port),
             name_flag="-name",
+            cookie=COOKIE,
         ),
     ):
         epmd_port = epmd_proc.port
@@ -347,7 +353,7 @@ async def test_both_rules_agree_on_a_node_listening_on_its_ekka_port(
 ) -> None:
     port = free_port()
     base = port - 7
-    async with otp_node(
+    async with ping_node(
         otp,
         "n7@localhost",
         epmd_server.port,
@@ -356,6 +362,7 @@ async def test_both_rules_agree_on_a_node_listening_on_its_ekka_port(
         str(port),
         "inet_dist_listen_max",
         str(port),
+        cookie=COOKIE,
     ):
         by_epmd = await PeerResolver(epmd_port=epmd_server.port).resolve("n7@localhost")
         ekka = PeerResolver(use_epmd=False, dist_base_port=base)

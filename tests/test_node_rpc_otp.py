@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - test parameters are the fixtures imported from tests.otp_nodes
 """rpc between live OTP 25/28 nodes and a Python node, both directions.
 
 The Python node registers, under ``erlang:error/1``, ``erlang:exit/1`` and
@@ -19,7 +18,7 @@ from pyekka.node.exits import ErlangError, ErlangExit, ErlangThrow
 from pyekka.node.rpc import RemoteError
 from pyekka.term.types import Atom, Pid, exact_equal
 from pyekka.testing.otp_node import OtpNode
-from tests.otp_nodes import ekka_base, erl, make_otp, make_py, next_number  # noqa: F401 - fixtures
+from tests.otp_nodes import next_number
 
 pytestmark = pytest.mark.otp
 

@@ -65,6 +65,7 @@ from pyekka.dist.flags import DEFAULT_FLAGS, REQUIRED_FLAGS, DFlag, describe
 from pyekka.dist.handshake import (
     AcceptorHandshake,
     AliveQuery,
+    FailureKind,
     HandshakeComplete,
     HandshakeFailed,
     InitiatorHandshake,
@@ -85,6 +86,7 @@ __all__ = [
     "ControlMessage",
     "DFlag",
     "DistConnection",
+    "FailureKind",
     "HandshakeComplete",
     "HandshakeFailed",
     "InitiatorHandshake",

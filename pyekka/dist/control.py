@@ -24,6 +24,8 @@ from pyekka.dist.errors import ProtocolError
 from pyekka.term.types import Atom, Pid, Reference
 
 __all__ = [
+    "SPAWN_REPLY_LINK",
+    "SPAWN_REPLY_MONITOR",
     "AliasSend",
     "AliasSendTT",
     "ControlMessage",
@@ -494,6 +496,12 @@ class SpawnRequestTT(ControlMessage):
     opts: list
     trace_token: Any
     args: list
+
+
+#: ``SPAWN_REPLY`` flags: the new process is linked to, or monitored by, the requester
+#: (``ERTS_DIST_SPAWN_FLAG_LINK`` and ``_MONITOR``).
+SPAWN_REPLY_LINK = 1
+SPAWN_REPLY_MONITOR = 2
 
 
 @_message

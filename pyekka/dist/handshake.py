@@ -6,6 +6,7 @@ in OTP's ``dist_util``), :class:`AcceptorHandshake` the side that accepted
 returns events: :class:`~pyekka.dist.events.SendBytes` to write, and at the end
 exactly one :class:`HandshakeComplete` or :class:`HandshakeFailed` (after which
 the owner closes the socket on failure, or hands ``rest`` to the connection).
+:class:`FailureKind` says why a handshake failed, for the owner to act on.
 
 Some steps need a decision of the owner; the machine then pauses with an event
 and waits for a method call:
@@ -53,6 +54,7 @@ from pyekka.dist.names import is_node_name
 __all__ = [
     "AcceptorHandshake",
     "AliveQuery",
+    "FailureKind",
     "HandshakeComplete",
     "HandshakeEvent",
     "HandshakeFailed",
@@ -69,6 +71,23 @@ _STATUSES = ("ok", "ok_simultaneous", "nok", "not_allowed", "alive")
 
 
 # ----------------------------------------------------------------------- events
+
+
+class FailureKind(Enum):
+    """Why a handshake failed (the same on both sides where both can tell)."""
+
+    PROTOCOL = "protocol"
+    """A malformed or unexpected message, the wrong peer, or an unsupported feature."""
+    NOK = "nok"
+    """Status ``nok``: a simultaneous connect that the other attempt wins."""
+    NOT_ALLOWED = "not_allowed"
+    """Status ``not_allowed``: the acceptor refuses the peer (its flags or name)."""
+    FLAGS = "flags"
+    """The connection would lack flags this node requires."""
+    COOKIE = "cookie"
+    """A digest did not match: the two nodes have different cookies."""
+    ALIVE_DROPPED = "alive_dropped"
+    """After status ``alive`` the initiator gave up (the old connection stays)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +110,13 @@ class HandshakeComplete:
 
 @dataclass(frozen=True, slots=True)
 class HandshakeFailed:
-    """The handshake cannot complete; close the socket. ``reason`` is for humans."""
+    """The handshake cannot complete; close the socket.
+
+    ``kind`` says why (for the owner to act on), ``reason`` says it for humans.
+    """
 
     reason: str
+    kind: FailureKind
     peer_name: str | None = None
 
 
@@ -209,9 +232,12 @@ class LocalNode:
 class _Failure(Exception):
     """Internal: abort the handshake with this reason (optionally after a status)."""
 
-    def __init__(self, reason: str, status: str | None = None) -> None:
+    def __init__(
+        self, reason: str, kind: FailureKind = FailureKind.PROTOCOL, status: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
         self.status = status
 
 
@@ -256,6 +282,8 @@ class _Handshake:
         self.peer_flags = 0
         self.peer_creation: int | None = None
         self.my_challenge: int | None = None
+        #: What handles a packet received in each state that expects one.
+        self._receivers: dict[_State, Callable[[bytes], list[HandshakeEvent]]] = {}
 
     @property
     def finished(self) -> bool:
@@ -287,7 +315,7 @@ class _Handshake:
         except _Failure as exc:
             if exc.status is not None:
                 events.append(SendBytes(_status_frame(exc.status)))
-            events.append(self._fail(exc.reason))
+            events.append(self._fail(exc.reason, exc.kind))
         return events
 
     def _next_packet(self) -> bytes | None:
@@ -302,10 +330,10 @@ class _Handshake:
             raise _Failure("empty handshake message")
         return packet
 
-    def _fail(self, reason: str) -> HandshakeFailed:
+    def _fail(self, reason: str, kind: FailureKind) -> HandshakeFailed:
         self._state = _State.FAILED
         self._buf.clear()
-        return HandshakeFailed(reason, self.peer_name)
+        return HandshakeFailed(reason, kind, self.peer_name)
 
     def _complete(self, replaces_existing: bool = False) -> HandshakeComplete:
         self._state = _State.DONE
@@ -321,14 +349,17 @@ class _Handshake:
             replaces_existing=replaces_existing,
         )
 
-    def _handle(self, packet: bytes) -> list[HandshakeEvent]:  # pragma: no cover
-        raise NotImplementedError
+    def _handle(self, packet: bytes) -> list[HandshakeEvent]:
+        receiver = self._receivers.get(self._state)
+        if receiver is None:  # pragma: no cover - _run only reads in receiving states
+            raise _Failure(f"unexpected message in state {self._state.name}")
+        return receiver(packet)
 
     def _check_negotiated(self) -> None:
         negotiated = df.negotiate(self.local.flags, self.peer_flags)
         lacking = _missing(self.local.required_flags, negotiated)
         if lacking:
-            raise _Failure(f"connection would lack required flags: {lacking}")
+            raise _Failure(f"connection would lack required flags: {lacking}", FailureKind.FLAGS)
 
     def _digest_ok(self, digest: bytes) -> bool:
         assert self.my_challenge is not None
@@ -362,6 +393,11 @@ class InitiatorHandshake(_Handshake):
         self.peer_name = peer_name
         self.version = version
         self._state = _State.SEND_NAME
+        self._receivers = {
+            _State.RECV_STATUS: self._on_status,
+            _State.RECV_CHALLENGE: self._on_challenge,
+            _State.RECV_CHALLENGE_ACK: self._on_ack,
+        }
 
     def start(self) -> list[HandshakeEvent]:
         """The first message (send_name)."""
@@ -384,19 +420,10 @@ class InitiatorHandshake(_Handshake):
             raise RuntimeError("no alive query is pending")
         sent = SendBytes(_status_frame("true" if keep else "false"))
         if not keep:
-            return [sent, self._fail("peer has a live connection to us; attempt dropped")]
+            dropped = "peer has a live connection to us; attempt dropped"
+            return [sent, self._fail(dropped, FailureKind.ALIVE_DROPPED)]
         self._state = _State.RECV_CHALLENGE
         return self._run([sent])
-
-    def _handle(self, packet: bytes) -> list[HandshakeEvent]:
-        state = self._state
-        if state is _State.RECV_STATUS:
-            return self._on_status(packet)
-        if state is _State.RECV_CHALLENGE:
-            return self._on_challenge(packet)
-        if state is _State.RECV_CHALLENGE_ACK:
-            return self._on_ack(packet)
-        raise _Failure(f"unexpected message in state {state.name}")  # pragma: no cover
 
     def _on_status(self, packet: bytes) -> list[HandshakeEvent]:
         if packet[:1] != b"s":
@@ -410,9 +437,13 @@ class InitiatorHandshake(_Handshake):
             assert self.peer_name is not None
             return [AliveQuery(self.peer_name)]
         if status == "nok":
-            raise _Failure("peer refused (nok): simultaneous connect, its own attempt wins")
+            raise _Failure(
+                "peer refused (nok): simultaneous connect, its own attempt wins", FailureKind.NOK
+            )
         if status == "not_allowed":
-            raise _Failure("peer refused (not_allowed): flags or name not accepted")
+            raise _Failure(
+                "peer refused (not_allowed): flags or name not accepted", FailureKind.NOT_ALLOWED
+            )
         if status.startswith("named:"):
             raise _Failure("peer assigned a dynamic name, which was not asked for")
         raise _Failure(f"unknown status {status!r}")
@@ -448,7 +479,9 @@ class InitiatorHandshake(_Handshake):
         if packet[:1] != b"a" or len(packet) != 17:
             raise _Failure("malformed challenge ack")
         if not self._digest_ok(packet[1:]):
-            raise _Failure("invalid challenge ack: the peer has a different cookie")
+            raise _Failure(
+                "invalid challenge ack: the peer has a different cookie", FailureKind.COOKIE
+            )
         return [self._complete()]
 
 
@@ -465,6 +498,12 @@ class AcceptorHandshake(_Handshake):
         self.peer_version = 0
         self._replaces = False
         self._peer_challenge: int | None = None
+        self._receivers = {
+            _State.RECV_NAME: self._on_name,
+            _State.RECV_ALIVE_REPLY: self._on_alive_reply,
+            _State.RECV_COMPLEMENT: self._on_complement,
+            _State.RECV_CHALLENGE_REPLY: self._on_reply,
+        }
 
     def accept(self, status: Status) -> list[HandshakeEvent]:
         """Answer :class:`PeerNamed` with the status to send (see :func:`simultaneous_status`)."""
@@ -474,9 +513,12 @@ class AcceptorHandshake(_Handshake):
             raise ValueError(f"unknown status {status!r}")
         sent = SendBytes(_status_frame(status))
         if status == "nok":
-            return [sent, self._fail("refused (nok): our own connection attempt wins")]
+            return [
+                sent,
+                self._fail("refused (nok): our own connection attempt wins", FailureKind.NOK),
+            ]
         if status == "not_allowed":
-            return [sent, self._fail("refused (not_allowed)")]
+            return [sent, self._fail("refused (not_allowed)", FailureKind.NOT_ALLOWED)]
         if status == "alive":
             self._state = _State.RECV_ALIVE_REPLY
             return self._run([sent])
@@ -511,18 +553,6 @@ class AcceptorHandshake(_Handshake):
         assert self._peer_challenge is not None
         return SendBytes(_frame(b"a" + gen_digest(self._peer_challenge, self.local.cookie)))
 
-    def _handle(self, packet: bytes) -> list[HandshakeEvent]:
-        state = self._state
-        if state is _State.RECV_NAME:
-            return self._on_name(packet)
-        if state is _State.RECV_ALIVE_REPLY:
-            return self._on_alive_reply(packet)
-        if state is _State.RECV_COMPLEMENT:
-            return self._on_complement(packet)
-        if state is _State.RECV_CHALLENGE_REPLY:
-            return self._on_reply(packet)
-        raise _Failure(f"unexpected message in state {state.name}")  # pragma: no cover
-
     def _on_name(self, packet: bytes) -> list[HandshakeEvent]:
         tag = packet[:1]
         if tag == b"N":
@@ -542,7 +572,9 @@ class AcceptorHandshake(_Handshake):
         else:
             raise _Failure(f"expected a name message, got tag {tag!r}")
         if flags & df.DFlag.NAME_ME:
-            raise _Failure("peer asks for a dynamic name: unsupported", "not_allowed")
+            raise _Failure(
+                "peer asks for a dynamic name: unsupported", FailureKind.NOT_ALLOWED, "not_allowed"
+            )
         if not is_node_name(name):
             raise _Failure(f"peer sent an invalid node name {name!r}")
         self.peer_name = name
@@ -559,14 +591,18 @@ class AcceptorHandshake(_Handshake):
             required &= 0xFFFFFFFF  # high bits come with the complement
         lacking = _missing(required, self.peer_flags)
         if lacking:
-            raise _Failure(f"peer lacks required flags: {lacking}", "not_allowed")
+            raise _Failure(
+                f"peer lacks required flags: {lacking}", FailureKind.FLAGS, "not_allowed"
+            )
 
     def _on_alive_reply(self, packet: bytes) -> list[HandshakeEvent]:
         if packet == b"strue":
             self._replaces = True
             return [self._send_challenge()]
         if packet == b"sfalse":
-            raise _Failure("peer gave up its attempt (alive answered false)")
+            raise _Failure(
+                "peer gave up its attempt (alive answered false)", FailureKind.ALIVE_DROPPED
+            )
         raise _Failure(f"unexpected reply to alive: {packet!r}")
 
     def _on_complement(self, packet: bytes) -> list[HandshakeEvent]:
@@ -577,7 +613,7 @@ class AcceptorHandshake(_Handshake):
         self.peer_creation = creation
         lacking = _missing(self.local.required_flags, self.peer_flags)
         if lacking:
-            raise _Failure(f"peer lacks required flags: {lacking}")
+            raise _Failure(f"peer lacks required flags: {lacking}", FailureKind.FLAGS)
         self._state = _State.RECV_CHALLENGE_REPLY
         return []
 
@@ -586,7 +622,9 @@ class AcceptorHandshake(_Handshake):
             raise _Failure("malformed challenge reply")
         (self._peer_challenge,) = struct.unpack_from(">I", packet, 1)
         if not self._digest_ok(packet[5:]):
-            raise _Failure("invalid challenge reply: the peer has a different cookie")
+            raise _Failure(
+                "invalid challenge reply: the peer has a different cookie", FailureKind.COOKIE
+            )
         self._check_negotiated()
         if self._replaces:
             self._state = _State.AWAIT_OLD_CLOSED

@@ -14,6 +14,7 @@ Python functions registered by module and function name
 (:mod:`pyekka.node.functions`).
 """
 
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.node.exits import (
     BadArg,
     CallError,
@@ -37,6 +38,8 @@ __all__ = [
     "BadArg",
     "CallError",
     "CallTimeout",
+    "ConnectError",
+    "ConnectFailure",
     "ErlangError",
     "ErlangExit",
     "ErlangThrow",

@@ -7,34 +7,36 @@ The command line (:mod:`pyekka.cli_node`) only parses options into a
   reporting its name and port, then every peer coming and going.
 * :func:`ping` and :func:`call` run a *temporary* node: hidden (as ``erl_call`` and
   remote shells are), so it never appears in a cluster's ``nodes()`` nor starts its
-  node-up handling, and stopped (connections closed, epmd entry removed) before
-  they return. Its default name is ``remsh-pyekka-<random>`` on the target's host:
-  ekka's epmd-less rule gives ``remsh*`` names no port, so peers never try to
-  connect back, and the node listens on a port of its own choosing.
+  node-up handling, and outgoing-only (``listen=False``): like ``erl_call`` it
+  neither listens nor registers with epmd, so it needs no local epmd, takes no
+  ekka port, and leaves nothing behind once stopped (before they return). Its
+  default name is ``remsh-pyekka-<random>`` on the target's host (ekka's rule
+  gives ``remsh*`` names no port: peers never try to connect back).
+* :func:`explain` words a :class:`~pyekka.node.connect_error.ConnectError` for the
+  command line.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import secrets
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pyekka.dist.names import EKKA_BASE_PORT, split_node
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.node.node import Node
 from pyekka.node.resolve import own_node_name
 from pyekka.term import format_term
 from pyekka.term.types import Atom
 
 __all__ = [
-    "ConnectFailed",
     "NodeSpec",
     "call",
-    "connect_or_raise",
+    "explain",
     "ping",
     "serve",
     "target_name",
@@ -43,9 +45,6 @@ __all__ = [
 
 Report = Callable[[str], None]
 
-#: Messages of the node layer (logger ``pyekka.node.dist``) for a failed connection.
-_DIST_LOGGER = "pyekka.node.dist"
-_CONNECT_FAILED = "cannot connect to %s: %s"
 _TEMPORARY_PREFIX = "remsh-pyekka-"
 _NODEUP, _NODEDOWN = Atom("nodeup"), Atom("nodedown")
 _MONITOR_OPTIONS = [Atom("nodedown_reason"), (Atom("node_type"), Atom("all"))]
@@ -60,7 +59,8 @@ class NodeSpec:
     """A node as the command line describes it (``--name``/``--sname``, ...).
 
     ``name`` may lack ``@host`` (completed as OTP does); ``long_names`` says
-    whether it was given with ``--name``. ``epmd=False`` is ``--no-epmd``.
+    whether it was given with ``--name``. ``epmd=False`` is ``--no-epmd``;
+    ``listen=False`` makes the node outgoing-only (see :class:`Node`).
     """
 
     name: str
@@ -71,6 +71,8 @@ class NodeSpec:
     dist_interface: str | None = None
     net_ticktime: float = 60.0
     hidden: bool = False
+    listen: bool = True
+    port: int = 0  # added for `pyekka start -c` (node.dist_port): the port with epmd
 
     def node(self) -> Node:
         """A (not yet started) :class:`Node` with these settings."""
@@ -80,6 +82,8 @@ class NodeSpec:
             long_names=self.long_names,
             hidden=self.hidden,
             epmd=self.epmd,
+            listen=self.listen,
+            port=self.port,
             dist_base_port=self.dist_base_port,
             dist_interface=self.dist_interface,
             net_ticktime=self.net_ticktime,
@@ -96,69 +100,39 @@ def target_name(target: str, *, long_names: bool) -> str:
 
 
 def temporary_spec(spec: NodeSpec, target: str, *, name_given: bool) -> NodeSpec:
-    """``spec`` made hidden; without ``name_given``, named ``remsh-pyekka-<random>@``
-    the target's host, with long names if that host is long (has a dot, or is IPv6)."""
+    """``spec`` made hidden and outgoing-only; without ``name_given``, named
+    ``remsh-pyekka-<random>@`` the target's host, with long names if that host is
+    long (has a dot, or is IPv6)."""
     if name_given:
-        return replace(spec, hidden=True)
+        return replace(spec, hidden=True, listen=False)
     host = target.split("@", 1)[1]
     name = f"{_TEMPORARY_PREFIX}{secrets.token_hex(6)}@{host}"
-    return replace(spec, name=name, long_names=_is_long_host(host), hidden=True)
+    return replace(spec, name=name, long_names=_is_long_host(host), hidden=True, listen=False)
 
 
-class ConnectFailed(Exception):
-    """A node could not connect to ``target``; ``reason`` is what the node layer said."""
-
-    def __init__(self, target: str, reason: str) -> None:
-        super().__init__(target, reason)
-        self.target = target
-        self.reason = reason
-
-    @property
-    def refused(self) -> bool:
-        """Whether the peer refused the handshake, most likely for the cookie."""
-        return "cookie" in self.reason
-
-    def __str__(self) -> str:
-        if self.refused:
-            return f"connection to {self.target} refused: wrong cookie? ({self.reason})"
-        return f"cannot connect to {self.target}: {self.reason}"
-
-
-@contextlib.contextmanager
-def _connect_failures(target: str) -> Iterator[list[str]]:
-    """Collects the reasons the node layer logs for failed connections to ``target``."""
-    reasons: list[str] = []
-    handler = logging.Handler(logging.DEBUG)
-
-    def emit(record: logging.LogRecord) -> None:
-        args = record.args
-        if record.msg == _CONNECT_FAILED and isinstance(args, tuple) and args[:1] == (target,):
-            reasons.append(str(args[1]))
-
-    handler.emit = emit  # type: ignore[method-assign]
-    logger = logging.getLogger(_DIST_LOGGER)
-    logger.addHandler(handler)
-    try:
-        yield reasons
-    finally:
-        logger.removeHandler(handler)
-
-
-async def connect_or_raise(node: Node, target: str) -> None:
-    """Connect ``node`` to ``target``, or raise :class:`ConnectFailed` saying why.
-
-    The reason comes from the node layer's log records, which must reach the
-    ``pyekka.node.dist`` logger (its effective level at most ``WARNING``).
-    """
-    with _connect_failures(target) as reasons:
-        if await node.connect(target):
-            return
-    raise ConnectFailed(target, reasons[-1] if reasons else "the connection could not be set up")
+def explain(error: ConnectError) -> str:
+    """One line for a user: why no connection to ``error.node`` could be made."""
+    target = error.node or "the peer"
+    if error.reason is ConnectFailure.WRONG_COOKIE:
+        return f"connection to {target} refused: wrong cookie? ({error.detail})"
+    if error.reason is ConnectFailure.NOT_ALLOWED:
+        return f"connection to {target} refused: not allowed ({error.detail})"
+    return f"cannot connect to {target}: {error.detail}"
 
 
 async def ping(spec: NodeSpec, target: str, *, timeout: float | None = 30.0) -> bool:
-    """``net_adm:ping(Target) =:= pong`` from a node started with ``spec`` for the call."""
+    """``net_adm:ping(Target) =:= pong`` from a node started with ``spec`` for the call.
+
+    Raises :class:`~pyekka.node.connect_error.ConnectError` (reason ``no_epmd``)
+    when the target's port cannot even be looked up: that is no answer of the target.
+    """
     async with spec.node() as node:
+        try:
+            await node.connect_or_raise(target)
+        except ConnectError as exc:
+            if exc.reason is ConnectFailure.NO_EPMD:
+                raise
+            return False
         return await node.ping(target, timeout)
 
 
@@ -173,9 +147,9 @@ async def call(
 ) -> Any:
     """``rpc:call(Target, Module, Function, Args, Timeout)`` from a node started with
     ``spec`` for the call: the result or ``{badrpc, Reason}``; raises
-    :class:`ConnectFailed` when no connection can be made."""
+    :class:`~pyekka.node.connect_error.ConnectError` when no connection can be made."""
     async with spec.node() as node:
-        await connect_or_raise(node, target)
+        await node.connect_or_raise(target)
         return await node.rpc(target, module, function, args, timeout)
 
 
@@ -214,12 +188,15 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+    attach: Callable[[Node], AbstractAsyncContextManager[Any]] | None = None,
 ) -> None:
     """Run a node until one of ``stop_signals`` arrives (or ``stop`` is set).
 
     ``report`` gets a first line with the node's name and listening port, one line
     per peer coming (``nodeup NAME (visible|hidden)``) and going (``nodedown NAME
     (kind, reason)``), and ``node NAME stopped`` once everything is closed.
+    ``attach(node)``, if given, is entered once the node has started and exited
+    before it stops (``pyekka start`` runs the cluster member in it).
     """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -233,7 +210,10 @@ async def serve(
         try:
             node.spawn(_watch_peers, report)
             report(_listening(node))
-            await stop.wait()
+            async with AsyncExitStack() as attached:
+                if attach is not None:
+                    await attached.enter_async_context(attach(node))
+                await stop.wait()
         finally:
             await node.stop()
         report(f"node {node.name.name} stopped")

@@ -9,7 +9,8 @@ simultaneous connects, routing signals into the runtime) is
 * :func:`run_initiator` / :func:`run_acceptor` drive a handshake under one
   deadline (OTP's ``net_setuptime``) and return the
   :class:`~pyekka.dist.handshake.HandshakeComplete`, or raise
-  :class:`HandshakeError` with a reason fit for a log line.
+  :class:`HandshakeError`: a :class:`~pyekka.node.connect_error.ConnectError`
+  with the reason and words fit for a log line.
 * :class:`Connection` is an established connection: :meth:`Connection.send`
   writes a control message at once (so signals leave in call order), a reader task
   feeds received bytes to :class:`~pyekka.dist.connection.DistConnection` and hands
@@ -44,6 +45,7 @@ from pyekka.dist.handshake import (
     PeerNamed,
 )
 from pyekka.dist.ticker import DEFAULT_NET_TICKTIME
+from pyekka.node.connect_error import ConnectError, ConnectFailure, failure_of_handshake
 from pyekka.term.types import Atom
 
 __all__ = [
@@ -79,13 +81,14 @@ class DistSettings:
     interface: str | None = None
 
 
-class HandshakeError(Exception):
-    """A handshake did not complete; ``str()`` says why, for the log."""
+class HandshakeError(ConnectError):
+    """A handshake did not complete: ``reason`` says why, ``detail`` (``str()``) says
+    it for the log; ``node`` is the peer if it said its name."""
 
-    def __init__(self, reason: str, peer: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.peer = peer
+    @classmethod
+    def failed(cls, event: HandshakeFailed, peer: str | None) -> HandshakeError:
+        """The error for a :class:`~pyekka.dist.handshake.HandshakeFailed` event."""
+        return cls(failure_of_handshake(event.kind), event.reason, peer)
 
 
 def _is_challenge_reply(data: bytes) -> bool:
@@ -123,16 +126,17 @@ async def run_initiator(
                 elif isinstance(event, HandshakeComplete):
                     return event
                 elif isinstance(event, HandshakeFailed):
-                    raise HandshakeError(event.reason, peer)
+                    raise HandshakeError.failed(event, peer)
             data = await reader.read(_READ_SIZE)
             if not data:
                 if replied:
                     raise HandshakeError(
+                        ConnectFailure.WRONG_COOKIE,
                         "the peer closed the connection after our challenge reply: "
                         "it most likely has a different cookie",
                         peer,
                     )
-                raise HandshakeError("the peer closed the connection during the handshake", peer)
+                raise _closed_early(peer)
             events.extend(hs.receive_data(data))
 
     return await _with_deadline(run(), timeout, peer)
@@ -167,13 +171,19 @@ async def run_acceptor(
                 elif isinstance(event, HandshakeComplete):
                     return event
                 elif isinstance(event, HandshakeFailed):
-                    raise HandshakeError(event.reason, event.peer_name)
+                    raise HandshakeError.failed(event, event.peer_name)
             data = await reader.read(_READ_SIZE)
             if not data:
-                raise HandshakeError("the peer closed the connection during the handshake")
+                raise _closed_early(hs.peer_name)
             events.extend(hs.receive_data(data))
 
     return await _with_deadline(run(), timeout, None, lambda: hs.peer_name)
+
+
+def _closed_early(peer: str | None) -> HandshakeError:
+    return HandshakeError(
+        ConnectFailure.UNREACHABLE, "the peer closed the connection during the handshake", peer
+    )
 
 
 async def _with_deadline(
@@ -187,10 +197,14 @@ async def _with_deadline(
             return await work
     except TimeoutError:
         raise HandshakeError(
-            f"no complete handshake within {timeout:g} s (net_setuptime)", peer or named()
+            ConnectFailure.TIMEOUT,
+            f"no complete handshake within {timeout:g} s (net_setuptime)",
+            peer or named(),
         ) from None
-    except (ConnectionError, OSError) as exc:
-        raise HandshakeError(f"socket error during the handshake: {exc}", peer or named()) from exc
+    except OSError as exc:
+        raise HandshakeError(
+            ConnectFailure.UNREACHABLE, f"socket error during the handshake: {exc}", peer or named()
+        ) from exc
 
 
 class Connection:

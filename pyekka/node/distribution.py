@@ -16,6 +16,13 @@ and owns every connection of the node:
   after ``node_up`` and before ``node_down`` of their connection.
 * Each signal is written in the form the connection's flags allow (``SEND`` for
   peers without ``SEND_SENDER``, ``UNLINK`` without ``UNLINK_ID`` ...).
+* A failed attempt is a :class:`~pyekka.node.connect_error.ConnectError`:
+  :meth:`Distribution.connect_or_raise` raises it, :meth:`Distribution.connect`
+  answers ``False``.
+* A test hook cuts the link to chosen nodes: :meth:`Distribution.block` closes the
+  connection and refuses every connection to and from the node (``not_allowed``;
+  signals to it are dropped, as to an unreachable node) until
+  :meth:`Distribution.unblock` (see :mod:`pyekka.testing.partition`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pyekka.dist import control as c
 from pyekka.dist.flags import DFlag
 from pyekka.dist.handshake import HandshakeComplete, LocalNode, PeerNamed, simultaneous_status
 from pyekka.dist.names import is_node_name
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.node.connection import (
     CONNECTION_CLOSED,
     Connection,
@@ -63,8 +71,6 @@ SHUTDOWN = Atom("shutdown")
 DISCONNECT = Atom("disconnect")
 CONNECTION_SETUP_FAILED = Atom("connection_setup_failed")
 
-_COOKIE_HINT = "cookie"
-
 
 @dataclass(eq=False)
 class _Peer:
@@ -75,7 +81,7 @@ class _Peer:
     queue: list[c.ControlMessage] = field(default_factory=list)
     attempt: asyncio.Task[None] | None = None
     accepting: int = 0
-    waiters: list[asyncio.Future[bool]] = field(default_factory=list)
+    waiters: list[asyncio.Future[ConnectError | None]] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -143,6 +149,7 @@ class Distribution:
         self._handshakes: set[asyncio.StreamWriter] = set()
         self._closed_conns: list[Connection] = []
         self._closing = False
+        self._blocked: set[Atom] = set()
         self._handlers: dict[type, Callable[[Connection, Any], None]] = self._make_handlers()
 
     # -- listening -----------------------------------------------------------------
@@ -161,7 +168,7 @@ class Distribution:
         def decide(named: PeerNamed) -> str:
             nonlocal peer
             name = Atom(named.name)
-            if self._closing or name == self.name:
+            if self._closing or name == self.name or name in self._blocked:
                 return "not_allowed"
             known = self._peers.get(name)
             state = "none" if known is None else known.state
@@ -199,14 +206,13 @@ class Distribution:
             )
         except HandshakeError as exc:
             writer.close()
-            who = exc.peer or f"an unnamed peer at {address}"
-            level = logging.ERROR if _COOKIE_HINT in exc.reason else logging.WARNING
-            if "(nok)" in exc.reason:
-                level = logging.DEBUG  # a simultaneous connect that our attempt wins
-            log.log(level, "connection attempt from %s refused: %s", who, exc.reason)
+            who = exc.node or f"an unnamed peer at {address}"
+            # a simultaneous connect settled as OTP settles it is no news
+            level = logging.DEBUG if exc.reason is ConnectFailure.SIMULTANEOUS else _log_level(exc)
+            log.log(level, "connection attempt from %s refused: %s", who, exc.detail)
             if peer is not None:
                 peer.accepting -= 1
-                self._settle(peer, CONNECTION_SETUP_FAILED)
+                self._settle(peer, CONNECTION_SETUP_FAILED, exc)
             return
         except asyncio.CancelledError:
             writer.close()
@@ -226,16 +232,27 @@ class Distribution:
 
     async def connect(self, node: Atom) -> bool:
         """``net_kernel:connect_node(Node)``: whether a connection is (now) up."""
-        if node == self.name:
-            return True
-        peer = self._peers.get(node) or self._start(node)
-        if peer is None:
+        try:
+            await self.connect_or_raise(node)
+        except ConnectError:
             return False
+        return True
+
+    async def connect_or_raise(self, node: Atom) -> None:
+        """Return once a connection to ``node`` is up (made now if need be), or raise
+        :class:`~pyekka.node.connect_error.ConnectError` saying why there is none."""
+        if node == self.name:
+            return
+        peer = self._peers.get(node) or self._start(node)
+        if isinstance(peer, ConnectError):
+            raise peer
         if peer.conn is not None:
-            return True
-        waiter = asyncio.get_running_loop().create_future()
+            return
+        waiter: asyncio.Future[ConnectError | None] = asyncio.get_running_loop().create_future()
         peer.waiters.append(waiter)
-        return await waiter
+        failure = await waiter
+        if failure is not None:
+            raise failure
 
     def disconnect(self, node: Atom) -> bool:
         """``erlang:disconnect_node(Node)``: whether there was a connection."""
@@ -245,15 +262,44 @@ class Distribution:
         peer.conn.close(DISCONNECT)
         return True
 
-    def _start(self, node: Atom) -> _Peer | None:
-        if self._closing or type(node) is not Atom or not is_node_name(node.name):
+    # -- the partition test hook ---------------------------------------------------------
+
+    def block(self, node: Atom) -> None:
+        """Cut the link to ``node`` (a test hook): close the connection, refuse every
+        connection to and from it, drop signals to it, until :meth:`unblock`."""
+        self._blocked.add(node)
+        self.disconnect(node)
+
+    def unblock(self, node: Atom) -> None:
+        """Allow connections to and from ``node`` again (they are made on demand)."""
+        self._blocked.discard(node)
+
+    @property
+    def blocked(self) -> frozenset[Atom]:
+        """The nodes :meth:`block` cut off."""
+        return frozenset(self._blocked)
+
+    def _start(self, node: Atom) -> _Peer | ConnectError:
+        """A new attempt to connect to ``node``, or why none can be made (then the
+        runtime hears ``node_down`` soon, as for a failed attempt)."""
+        refusal = self._refusal(node)
+        if refusal is not None:
             asyncio.get_running_loop().call_soon(self.runtime.node_down, node)
-            return None
+            return refusal
         peer = self._peers[node] = _Peer(node)
         peer.attempt = asyncio.get_running_loop().create_task(
             self._connect(peer), name=f"pyekka connect {node.name}"
         )
         return peer
+
+    def _refusal(self, node: Atom) -> ConnectError | None:
+        if self._closing:
+            return ConnectError(ConnectFailure.SHUTDOWN, "this node is stopping", str(node))
+        if type(node) is not Atom or not is_node_name(node.name):
+            return ConnectError(ConnectFailure.BAD_NAME, f"not a node name: {node!r}", str(node))
+        if node in self._blocked:
+            return ConnectError(ConnectFailure.NOT_ALLOWED, "blocked (test partition)", node.name)
+        return None
 
     async def _connect(self, peer: _Peer) -> None:
         name = peer.name.name
@@ -266,8 +312,9 @@ class Distribution:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("cannot connect to %s: %s", name, exc)
-            self._attempt_failed(peer)
+            failure = _setup_error(name, exc, timeout)
+            log.warning("cannot connect to %s: %s", name, failure.detail)
+            self._attempt_failed(peer, failure)
             return
         try:
             done = await run_initiator(
@@ -280,15 +327,14 @@ class Distribution:
             )
         except HandshakeError as exc:
             writer.close()
-            if "(nok)" in exc.reason:
+            if exc.reason is ConnectFailure.SIMULTANEOUS and peer.conn is None:
                 # Simultaneous connect and the peer's attempt wins: it is coming in.
                 log.debug("simultaneous connect with %s: waiting for its attempt", name)
                 await asyncio.sleep(timeout)
-                log.warning("%s refused our connection but never connected itself", name)
-            else:
-                level = logging.ERROR if _COOKIE_HINT in exc.reason else logging.WARNING
-                log.log(level, "cannot connect to %s: %s", name, exc.reason)
-            self._attempt_failed(peer)
+                text = f"{exc.detail}; it never connected itself within {timeout:g} s"
+                exc = HandshakeError(exc.reason, text, name)
+            log.log(_log_level(exc), "cannot connect to %s: %s", name, exc.detail)
+            self._attempt_failed(peer, exc)
             return
         except asyncio.CancelledError:
             writer.close()
@@ -297,22 +343,20 @@ class Distribution:
             peer.attempt = None
         self._established(peer, done, reader, writer)
 
-    def _attempt_failed(self, peer: _Peer) -> None:
+    def _attempt_failed(self, peer: _Peer, failure: ConnectError) -> None:
         if peer.attempt is asyncio.current_task():
             peer.attempt = None
-        self._settle(peer, CONNECTION_SETUP_FAILED)
+        self._settle(peer, CONNECTION_SETUP_FAILED, failure)
 
-    def _settle(self, peer: _Peer, reason: Any) -> None:
-        """Forget ``peer`` if nothing is under way for it any more."""
+    def _settle(self, peer: _Peer, reason: Any, failure: ConnectError) -> None:
+        """Forget ``peer`` if nothing is under way for it any more; its waiters get
+        ``failure``."""
         if peer.conn is not None or peer.attempt is not None or peer.accepting > 0:
             return
         if self._peers.get(peer.name) is peer:
             del self._peers[peer.name]
         peer.queue.clear()
-        for waiter in peer.waiters:
-            if not waiter.done():
-                waiter.set_result(False)
-        peer.waiters.clear()
+        _wake(peer, failure)
         self.runtime.node_down(peer.name, reason)
 
     def _established(
@@ -324,6 +368,11 @@ class Distribution:
     ) -> None:
         if self._closing or self._peers.get(peer.name) is not peer or peer.conn is not None:
             writer.close()
+            return
+        if peer.name in self._blocked:  # blocked during the handshake
+            writer.close()
+            blocked = ConnectError(ConnectFailure.NOT_ALLOWED, "blocked (test partition)")
+            self._settle(peer, CONNECTION_SETUP_FAILED, blocked)
             return
         conn = Connection(
             peer.name,
@@ -349,10 +398,7 @@ class Distribution:
         queue, peer.queue = peer.queue, []
         for msg in queue:
             self._write(conn, msg, queued=True)
-        for waiter in peer.waiters:
-            if not waiter.done():
-                waiter.set_result(True)
-        peer.waiters.clear()
+        _wake(peer, None)
         conn.start()
 
     def _conn_closed(self, conn: Connection, reason: Any) -> None:
@@ -375,7 +421,9 @@ class Distribution:
         for writer in list(self._handshakes):
             writer.close()
         tasks = []
+        stopping = ConnectError(ConnectFailure.SHUTDOWN, "this node is stopping")
         for peer in list(self._peers.values()):
+            _wake(peer, stopping)
             if peer.attempt is not None:
                 peer.attempt.cancel()
                 tasks.append(peer.attempt)
@@ -402,7 +450,7 @@ class Distribution:
         peer = self._peers.get(node)
         if peer is None:
             peer = self._start(node)
-            if peer is None:
+            if isinstance(peer, ConnectError):
                 return
         if peer.conn is not None:
             self._write(peer.conn, msg)
@@ -594,6 +642,29 @@ class Distribution:
             c.SpawnReply: spawn_reply,
             c.SpawnReplyTT: spawn_reply,
         }
+
+
+def _wake(peer: _Peer, failure: ConnectError | None) -> None:
+    """Answer everyone waiting for a connection to ``peer``."""
+    for waiter in peer.waiters:
+        if not waiter.done():
+            waiter.set_result(failure)
+    peer.waiters.clear()
+
+
+def _log_level(error: ConnectError) -> int:
+    return logging.ERROR if error.reason is ConnectFailure.WRONG_COOKIE else logging.WARNING
+
+
+def _setup_error(node: str, exc: Exception, timeout: float) -> ConnectError:
+    """What a failure before the handshake (lookup, TCP connect) means."""
+    if isinstance(exc, ConnectError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return ConnectError(ConnectFailure.TIMEOUT, f"no connection within {timeout:g} s", node)
+    if isinstance(exc, ConnectionRefusedError):
+        return ConnectError(ConnectFailure.REFUSED, f"connection refused: {exc}", node)
+    return ConnectError(ConnectFailure.UNREACHABLE, str(exc) or type(exc).__name__, node)
 
 
 def _split_target(target: RemoteTarget) -> tuple[Atom, Pid | Atom]:

@@ -376,14 +376,7 @@ class Node:
     ) -> Any:
         """``rpc:call(Node, M, F, Args, Timeout)``: the result, or ``{badrpc, Reason}``
         exactly as ``rpc:call`` gives it. ``timeout`` in seconds (``None``: forever)."""
-        target, m, f = as_atom(node), as_atom(module), as_atom(function)
-
-        async def body(proc: Process) -> Any:
-            return await rpc_call(
-                proc, self.distribution, self.functions, target, m, f, args, timeout
-            )
-
-        return await self.run(body)
+        return await self._call(rpc_call, node, module, function, args, timeout)
 
     async def erpc(
         self,
@@ -395,12 +388,23 @@ class Node:
     ) -> Any:
         """``erpc:call(Node, M, F, Args, Timeout)``: the result, or
         :class:`~pyekka.node.rpc.RemoteError` with the remote class and reason."""
+        return await self._call(erpc_call, node, module, function, args, timeout)
+
+    async def _call(
+        self,
+        caller: Callable[..., Awaitable[Any]],
+        node: str | Atom,
+        module: str | Atom,
+        function: str | Atom,
+        args: list,
+        timeout: float | None,
+    ) -> Any:
+        """``caller`` (:func:`rpc_call` or :func:`erpc_call`) in a new process."""
         target, m, f = as_atom(node), as_atom(module), as_atom(function)
 
         async def body(proc: Process) -> Any:
-            return await erpc_call(
-                proc, self.distribution, self.functions, target, m, f, args, timeout
-            )
+            dist, functions = self.distribution, self.functions
+            return await caller(proc, dist, functions, target, m, f, args, timeout)
 
         return await self.run(body)
 

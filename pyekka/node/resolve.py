@@ -12,6 +12,10 @@ Two port rules, as :class:`PeerResolver` is configured:
 The host part is checked the way ``inet_tcp_dist`` checks it (short names have
 no dot in the host; long names have a dot or are an IP address) and resolved
 like ``inet:getaddr/2``: the first address of the family.
+
+Every failure is a :class:`ResolveError`, a
+:class:`~pyekka.node.connect_error.ConnectError` whose ``reason`` tells a bad
+name, an unknown host, an unknown node and an epmd that does not answer apart.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pyekka.dist.names import EKKA_BASE_PORT, ekka_port, split_node, validate_own_name
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.node.epmd import EpmdError, lookup_node, select_best_version
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "EKKA_EPMD_VERSION",
     "HostNotFound",
     "IllegalNodeName",
+    "NoEpmd",
     "PeerAddress",
     "PeerResolver",
     "PortNotFound",
@@ -44,24 +51,42 @@ DEFAULT_SETUP_TIMEOUT = 7.0
 EKKA_EPMD_VERSION = 5
 
 
-class ResolveError(Exception):
-    """The peer ``node`` cannot be reached: bad name, unknown host or no port."""
+class ResolveError(ConnectError):
+    """The peer ``node`` cannot be reached: bad name, unknown host or no port.
+
+    ``detail`` says why; ``str()`` is ``"node: detail"``.
+    """
+
+    failure: ClassVar[ConnectFailure] = ConnectFailure.UNKNOWN_NODE
+    node: str
 
     def __init__(self, node: str, message: str) -> None:
-        super().__init__(f"{node}: {message}")
-        self.node = node
+        super().__init__(self.failure, message, node)
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.detail}"
 
 
 class IllegalNodeName(ResolveError, ValueError):
     """The name is not ``alive@host``, or its host does not suit long/short names."""
 
+    failure = ConnectFailure.BAD_NAME
+
 
 class HostNotFound(ResolveError):
     """The host part does not resolve to an address of the wanted family."""
 
+    failure = ConnectFailure.UNKNOWN_HOST
+
 
 class PortNotFound(ResolveError):
     """No port for the node: epmd does not know it, is not reachable, or ekka gives none."""
+
+
+class NoEpmd(PortNotFound):
+    """The epmd on the peer's host cannot be asked: not running, or not answering."""
+
+    failure = ConnectFailure.NO_EPMD
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +192,14 @@ class PeerResolver:
         except TimeoutError:
             if not ip:
                 raise HostNotFound(node, f"resolving {host!r} timed out") from None
-            raise PortNotFound(node, f"epmd on {ip} did not answer in time") from None
+            raise NoEpmd(node, f"epmd on {ip} did not answer in time") from None
         return PeerAddress(node, alive, host, ip, port, version)
 
     async def _ask_epmd(self, node: str, alive: str, ip: str) -> tuple[int, int]:
         try:
             info = await lookup_node(ip, alive, epmd_port=self.epmd_port, timeout=None)
         except EpmdError as exc:
-            raise PortNotFound(node, f"epmd lookup failed: {exc}") from exc
+            raise NoEpmd(node, f"epmd lookup failed: {exc}") from exc
         if info is None:
             raise PortNotFound(node, f"epmd on {ip} does not know {alive!r}")
         version = select_best_version(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pyekka.dist.control import SPAWN_REPLY_LINK, SPAWN_REPLY_MONITOR
 from pyekka.node.exits import DOWN, NOCONNECTION, NOPROC, PROCESS
 from pyekka.node.process import Monitor
 from pyekka.term.types import Atom, Pid, Reference
@@ -31,9 +32,6 @@ ERROR = Atom("error")
 LINK = Atom("link")
 MONITOR = Atom("monitor")
 ABANDONED = Atom("abandoned")
-
-_LINK_FLAG = 1
-_MONITOR_FLAG = 2
 
 
 @dataclass(slots=True)
@@ -192,17 +190,17 @@ class RemoteSeam:
                 proc.deliver((SPAWN_REPLY, req_id, ERROR, result))
             return
         if proc is None or req.abandoned:
-            if flags & _MONITOR_FLAG:
+            if flags & SPAWN_REPLY_MONITOR:
                 self._router.demonitor(to_pid, result, req_id)
             if proc is None:
-                if flags & _LINK_FLAG:
+                if flags & SPAWN_REPLY_LINK:
                     self._router.exit(to_pid, result, NOPROC)
             else:
                 self._router.exit2(to_pid, result, ABANDONED)
             return
-        if flags & _LINK_FLAG:
+        if flags & SPAWN_REPLY_LINK:
             proc._links[result] = 0
-        if flags & _MONITOR_FLAG:
+        if flags & SPAWN_REPLY_MONITOR:
             proc._monitors[req_id] = Monitor(result, result, remote=True)
         proc.deliver((SPAWN_REPLY, req_id, OK, result))
 

@@ -54,9 +54,6 @@ EXIT_TAG = Atom("EXIT")
 SYSTEM_LIMIT = Atom("system_limit")
 BADARG = Atom("badarg")
 
-_LINK_FLAG = 1
-_MONITOR_FLAG = 2
-
 
 def erpc_exit_reason(ref: Any, outcome: Outcome) -> tuple:
     """The exit reason of ``erpc:execute_call(Ref, M, F, A)`` for ``outcome``."""
@@ -116,7 +113,8 @@ class SpawnService:
             )
         except RuntimeError:
             return 0, SYSTEM_LIMIT
-        return (_LINK_FLAG if link else 0) | (_MONITOR_FLAG if monitor else 0), proc.pid
+        flags = (c.SPAWN_REPLY_LINK if link else 0) | (c.SPAWN_REPLY_MONITOR if monitor else 0)
+        return flags, proc.pid
 
     async def _body(
         self, proc: Process, module: Atom, function: Atom, args: list, caller: Any = None

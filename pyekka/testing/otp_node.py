@@ -8,6 +8,9 @@ test can ask a VM what it saw even when the distribution misbehaves.
 
 The VM runs in its own session and is killed with its whole process group by
 :meth:`OtpNode.close` (it also halts by itself when its standard input closes).
+
+:func:`epmd_less_args` are the ``erl`` arguments of an epmd-less node that follows
+ekka's port rule, with ``erl_interop``'s ``pyekka_dist`` and ``pyekka_epmd``.
 """
 
 from __future__ import annotations
@@ -27,10 +30,31 @@ from pyekka.term import binary_to_term
 from pyekka.term.types import Atom
 from pyekka.testing.otp import OtpError, OtpRuntime, clean_env
 
-__all__ = ["OtpEvalError", "OtpNode"]
+__all__ = ["OtpEvalError", "OtpNode", "epmd_less_args"]
 
 _PREFIX = "PYEKKA_CTL "
 _READY = "ready"
+
+
+def epmd_less_args(base_port: int, interface: str = "127.0.0.1") -> list[str]:
+    """``erl`` arguments for epmd-less distribution with ekka's port rule: no epmd,
+    port ``base_port`` + the name's trailing digits, bound to the IPv4 ``interface``
+    (the ``erl_interop`` beams must be on the code path)."""
+    address = "{" + interface.replace(".", ",") + "}"
+    return [
+        "-proto_dist",
+        "pyekka",
+        "-start_epmd",
+        "false",
+        "-epmd_module",
+        "pyekka_epmd",
+        "-kernel",
+        "inet_dist_base_port",
+        str(base_port),
+        "-kernel",
+        "inet_dist_use_interface",
+        address,
+    ]
 
 
 class OtpEvalError(OtpError):

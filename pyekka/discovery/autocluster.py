@@ -1,0 +1,618 @@
+"""The autocluster loop: discover the cluster's nodes and join it (``ekka_autocluster``).
+
+>>> autocluster = Autocluster(cluster, make_strategy(settings.cluster, node=..., cookie=...))
+>>> await autocluster.start()                # rounds run in the background
+>>> autocluster.status().to_json()           # what ``pyekka ctl status`` shows
+>>> await autocluster.leave()                # leave the cluster, then unregister
+
+One round follows ekka 0.8.1.9 (spec 11.2):
+
+1. wait until the cluster's services run (at most ``ready_timeout``, then go on);
+2. ``lock()`` the strategy: ``OK`` -> discover and join, then ``unlock()``;
+   ``IGNORE`` -> wait a random 1..``ignore_delay_ms`` ms, then discover and join;
+   an error -> this round ends;
+3. ``discover()``; keep the nodes that are alive (this node, connected nodes, and
+   nodes that answer a ping); if some are left and this node is alone, pick the
+   target: the only node, or else the node of the oldest ``#member{}`` that
+   ``ekka_membership:local_member()`` returns on every alive node (no target if a
+   node does not answer the call at all); join it unless it is this node;
+4. ``register()`` after every successful ``discover()``, joined or not.
+
+Rounds repeat every ``interval`` seconds (ekka: 5 s) until the node is in a cluster
+(it has company in the cluster view, or is attached to genuine ekka nodes). Every
+error is logged and recorded in the round's :class:`RoundResult`; none ends the
+loop. :meth:`Autocluster.leave` leaves the cluster and unregisters from the
+strategy (an etcd node key is deleted). The status is also callable from other
+nodes as ``pyekka_ctl:discovery()`` (a map, see :meth:`AutoclusterStatus.to_term`;
+:func:`discovery_json` and :func:`discovery_rows` read it on the calling side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyekka.cluster.cluster import ClusterError
+from pyekka.cluster.election import oldest
+from pyekka.cluster.member import Member
+from pyekka.discovery.mcast import McastStrategy
+from pyekka.discovery.strategy import DiscoveryError, Outcome, Strategy
+from pyekka.term import format_term
+from pyekka.term.types import Atom
+
+if TYPE_CHECKING:
+    from pyekka.cluster.cluster import Cluster
+
+__all__ = [
+    "IGNORE_DELAY_MS",
+    "MEMBER_CALL_TIMEOUT",
+    "READY_TIMEOUT",
+    "RETRY_INTERVAL",
+    "STATUS_FUNCTION",
+    "Autocluster",
+    "AutoclusterState",
+    "AutoclusterStatus",
+    "RoundResult",
+    "discovery_json",
+    "discovery_rows",
+]
+
+log = logging.getLogger("pyekka.discovery.autocluster")
+
+RETRY_INTERVAL = 5.0
+"""Seconds between two rounds while the node is not in a cluster (ekka: 5000 ms)."""
+IGNORE_DELAY_MS = 3000
+"""A strategy without a lock waits ``1..IGNORE_DELAY_MS`` ms before discovering."""
+READY_TIMEOUT = 10.0
+"""How long a round waits for the cluster's services (ekka: 10 tries, 1 s apart)."""
+MEMBER_CALL_TIMEOUT = 30.0
+"""Seconds for the ``ekka_membership:local_member()`` calls (ekka's multicall)."""
+PING_TIMEOUT = 10.0
+"""Seconds for the ping that tells whether a discovered node is alive."""
+STATUS_FUNCTION = ("pyekka_ctl", "discovery")
+"""The node function (``module``, ``function``/0) that returns the status map."""
+
+A = Atom
+_BADRPC = A("badrpc")
+_BAD_NODE_REASONS = (A("nodedown"), A("timeout"))
+_MEMBER = A("member")
+_UNDEFINED = A("undefined")
+
+
+class AutoclusterState(enum.Enum):
+    """Where the loop is."""
+
+    DISABLED = "disabled"
+    """``manual`` discovery or ``cluster.enable = off``: no loop."""
+    IDLE = "idle"
+    """Not started yet."""
+    WAITING = "waiting"
+    """A round waits for the cluster's services."""
+    RUNNING = "running"
+    """A round runs."""
+    SLEEPING = "sleeping"
+    """Not in a cluster yet: the next round comes after the interval."""
+    DONE = "done"
+    """In a cluster: no more rounds."""
+    STOPPED = "stopped"
+    """Stopped (the node stops, or it left its cluster)."""
+
+
+def _now_text(stamp: float) -> str:
+    return datetime.datetime.fromtimestamp(stamp).isoformat(sep=" ", timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What one round did.
+
+    ``lock`` and ``registered`` are ``"ok"``, ``"ignore"`` or ``"error"`` (``None``:
+    not reached); ``discovered`` is ``None`` when discovery failed or was not
+    reached; ``target`` the node the round tried to join; ``errors`` the logged
+    problems, in order.
+    """
+
+    started: float
+    finished: float
+    lock: str | None = None
+    discovered: tuple[str, ...] | None = None
+    alive: tuple[str, ...] = ()
+    target: str | None = None
+    joined: bool = False
+    registered: str | None = None
+    in_cluster: bool = False
+    errors: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for people."""
+        parts = [f"lock {self.lock or '-'}"]
+        if self.discovered is not None:
+            parts.append(f"discovered {len(self.discovered)} ({', '.join(self.discovered)})")
+            parts.append(f"alive {len(self.alive)}")
+        if self.target is not None:
+            parts.append(f"{'joined' if self.joined else 'could not join'} {self.target}")
+        if self.registered is not None:
+            parts.append(f"register {self.registered}")
+        parts.append("in a cluster" if self.in_cluster else "not in a cluster")
+        if self.errors:
+            parts.append("errors: " + "; ".join(self.errors))
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "started": _now_text(self.started),
+            "finished": _now_text(self.finished),
+            "lock": self.lock,
+            "discovered": None if self.discovered is None else list(self.discovered),
+            "alive": list(self.alive),
+            "target": self.target,
+            "joined": self.joined,
+            "registered": self.registered,
+            "in_cluster": self.in_cluster,
+            "errors": list(self.errors),
+            "summary": self.summary(),
+        }
+
+    def to_term(self) -> dict[Atom, Any]:
+        """The result as an Erlang map (atoms, node atoms, binaries)."""
+
+        def opt_atom(text: str | None) -> Atom:
+            return _UNDEFINED if text is None else A(text)
+
+        return {
+            A("started"): _now_text(self.started).encode(),
+            A("finished"): _now_text(self.finished).encode(),
+            A("lock"): opt_atom(self.lock),
+            A("discovered"): (
+                _UNDEFINED if self.discovered is None else [A(n) for n in self.discovered]
+            ),
+            A("alive"): [A(n) for n in self.alive],
+            A("target"): opt_atom(self.target),
+            A("joined"): self.joined,
+            A("registered"): opt_atom(self.registered),
+            A("in_cluster"): self.in_cluster,
+            A("errors"): [e.encode() for e in self.errors],
+            A("summary"): self.summary().encode(),
+        }
+
+
+@dataclass(frozen=True)
+class AutoclusterStatus:
+    """The loop's state, for ``pyekka ctl status``."""
+
+    strategy: str
+    """``manual``, ``static``, ``mcast``, ``dns``, ``etcd`` or ``k8s``."""
+    detail: str
+    """The strategy's own description (its ``repr``)."""
+    state: AutoclusterState
+    rounds: int
+    last_result: RoundResult | None = None
+
+    def describe(self) -> str:
+        """A few lines for people."""
+        lines = [
+            f"discovery: {self.strategy} {self.detail}".rstrip(),
+            f"autocluster: {self.state.value}, {self.rounds} round(s)",
+        ]
+        if self.last_result is not None:
+            when = _now_text(self.last_result.finished)
+            lines.append(f"last round ({when}): {self.last_result.summary()}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        last = self.last_result
+        return {
+            "strategy": self.strategy,
+            "detail": self.detail,
+            "state": self.state.value,
+            "rounds": self.rounds,
+            "last_result": None if last is None else last.to_json(),
+        }
+
+    def to_term(self) -> dict[Atom, Any]:
+        """``#{strategy, detail, state, rounds, last_result}`` (``undefined`` before
+        the first round); what ``pyekka_ctl:discovery()`` returns."""
+        last = self.last_result
+        return {
+            A("strategy"): A(self.strategy),
+            A("detail"): self.detail.encode(),
+            A("state"): A(self.state.value),
+            A("rounds"): self.rounds,
+            A("last_result"): _UNDEFINED if last is None else last.to_term(),
+        }
+
+
+@dataclass
+class _Round:
+    """A round being recorded."""
+
+    started: float = field(default_factory=time.time)
+    lock: str | None = None
+    discovered: list[str] | None = None
+    alive: list[str] = field(default_factory=list)
+    target: str | None = None
+    joined: bool = False
+    registered: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        log.error("autocluster: %s", text)
+        self.errors.append(text)
+
+    def result(self, in_cluster: bool) -> RoundResult:
+        return RoundResult(
+            started=self.started,
+            finished=time.time(),
+            lock=self.lock,
+            discovered=None if self.discovered is None else tuple(self.discovered),
+            alive=tuple(self.alive),
+            target=self.target,
+            joined=self.joined,
+            registered=self.registered,
+            in_cluster=in_cluster,
+            errors=tuple(self.errors),
+        )
+
+
+def _is_bad_node(reply: Any) -> bool:
+    """``{badrpc, nodedown | timeout}``: the node is one of multicall's ``BadNodes``."""
+    return (
+        type(reply) is tuple
+        and len(reply) == 2
+        and reply[0] == _BADRPC
+        and (reply[1] in _BAD_NODE_REASONS)
+    )
+
+
+def _member(reply: Any) -> Member | None:
+    if type(reply) is not tuple or len(reply) != 8 or reply[0] != _MEMBER:
+        return None
+    try:
+        return Member.from_term(reply)
+    except ValueError:
+        return None
+
+
+class Autocluster:
+    """ekka's autocluster for ``cluster`` with ``strategy`` (``None``: manual).
+
+    ``enabled=False`` is ekka's ``cluster_enable = false``. The timings default to
+    ekka's (:data:`RETRY_INTERVAL`, :data:`IGNORE_DELAY_MS`, :data:`READY_TIMEOUT`,
+    :data:`MEMBER_CALL_TIMEOUT`); ``rng`` draws the random wait; ``on_round`` is
+    called with every :class:`RoundResult`. The autocluster owns the strategy:
+    :meth:`stop` closes it.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        strategy: Strategy | None,
+        *,
+        enabled: bool = True,
+        interval: float = RETRY_INTERVAL,
+        ignore_delay_ms: int = IGNORE_DELAY_MS,
+        ready_timeout: float = READY_TIMEOUT,
+        member_timeout: float = MEMBER_CALL_TIMEOUT,
+        ping_timeout: float = PING_TIMEOUT,
+        rng: random.Random | None = None,
+        on_round: Callable[[RoundResult], None] | None = None,
+    ) -> None:
+        if ignore_delay_ms < 1:
+            raise ValueError("ignore_delay_ms must be at least 1")
+        self.cluster = cluster
+        self.strategy = strategy
+        self.enabled = enabled and strategy is not None
+        self.interval = interval
+        self.ignore_delay_ms = ignore_delay_ms
+        self.ready_timeout = ready_timeout
+        self.member_timeout = member_timeout
+        self.ping_timeout = ping_timeout
+        self._rng = rng or random.Random()
+        self.on_round = on_round
+        self.state = AutoclusterState.IDLE if self.enabled else AutoclusterState.DISABLED
+        self.rounds = 0
+        self.last_result: RoundResult | None = None
+        self._round_lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._functions_registered = False
+
+    def __repr__(self) -> str:
+        return f"<Autocluster {self.strategy_name} {self.state.value}>"
+
+    @property
+    def strategy_name(self) -> str:
+        """The strategy's name (``manual`` without one)."""
+        return "manual" if self.strategy is None else self.strategy.name
+
+    @property
+    def node(self) -> Any:
+        """The cluster's node."""
+        return self.cluster.node
+
+    # -- state -------------------------------------------------------------------------
+
+    def in_cluster(self) -> bool:
+        """``ekka_mnesia:is_node_in_cluster()``: company in the view, or attached to
+        genuine ekka nodes."""
+        cluster = self.cluster
+        return cluster.db_nodes() != [self.node.name] or bool(cluster.genuine_nodes())
+
+    def status(self) -> AutoclusterStatus:
+        """The strategy, the loop's state and the last round's result."""
+        detail = "" if self.strategy is None else repr(self.strategy)
+        return AutoclusterStatus(
+            self.strategy_name, detail, self.state, self.rounds, self.last_result
+        )
+
+    def _set_state(self, state: AutoclusterState) -> None:
+        self.state = state
+        self._changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[Autocluster], bool], timeout: float | None = 30.0
+    ) -> None:
+        """Wait until ``predicate(self)`` holds, re-checked after every state change and
+        round (``TimeoutError`` after ``timeout`` seconds)."""
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register ``pyekka_ctl:discovery/0`` and, if enabled, start the rounds.
+
+        An mcast strategy's responder is opened now, as ekka opens it at boot
+        (``cluster_enable`` or not), so that the node answers pings before its first
+        round (an error is logged; the rounds try again).
+        """
+        if not self._functions_registered:
+            self.node.register_function(*STATUS_FUNCTION, lambda: self.status().to_term())
+            self._functions_registered = True
+        if isinstance(self.strategy, McastStrategy):  # even with cluster_enable off
+            try:
+                await self.strategy.start()
+            except DiscoveryError as exc:
+                log.error("autocluster: %s", exc)
+        if not self.enabled or (self._task is not None and not self._task.done()):
+            return
+        log.info("autocluster: %s discovery with %r", self.strategy_name, self.strategy)
+        self._task = asyncio.create_task(self._loop(), name="pyekka-autocluster")
+
+    async def _stop_loop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self._set_state(AutoclusterState.STOPPED)
+
+    async def stop(self, *, unregister: bool = False) -> None:
+        """Stop the rounds, unregister if asked, close the strategy (idempotent).
+
+        Without ``unregister`` an etcd v2 key expires after its TTL, as with ekka
+        (a v3 key goes with the revoked lease).
+        """
+        await self._stop_loop()
+        if unregister:
+            await self.unregister()
+        if self._functions_registered:
+            self.node.functions.unregister(*STATUS_FUNCTION)
+            self._functions_registered = False
+        if self.strategy is not None:
+            try:
+                await self.strategy.close()
+            except Exception:
+                log.exception("autocluster: closing the %s strategy failed", self.strategy_name)
+        if self.enabled:
+            self._set_state(AutoclusterState.STOPPED)
+
+    async def __aenter__(self) -> Autocluster:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def unregister(self) -> Outcome | None:
+        """``ekka_autocluster:unregister_node()``: withdraw from the strategy.
+
+        Errors are logged (``None`` is returned then, and without a strategy).
+        """
+        if self.strategy is None:
+            return None
+        try:
+            outcome = await self.strategy.unregister()
+        except DiscoveryError as exc:
+            log.error("autocluster: unregister error: %s", exc)
+            return None
+        log.info("autocluster: unregistered from %s discovery: %s", self.strategy_name, outcome)
+        return outcome
+
+    async def leave(self) -> None:
+        """``ekka:leave()`` then unregister: stop the rounds, leave the cluster
+        (:class:`~pyekka.cluster.cluster.ClusterError` as ``Cluster.leave``), and
+        withdraw from the strategy so that no node discovers this one again."""
+        await self._stop_loop()
+        await self.cluster.leave()
+        await self.unregister()
+        if self.enabled:
+            self._set_state(AutoclusterState.STOPPED)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            await self.run_round()
+            if self.in_cluster():
+                log.info("autocluster: %s is in a cluster", self.node.name.name)
+                self._set_state(AutoclusterState.DONE)
+                return
+            self._set_state(AutoclusterState.SLEEPING)
+            await asyncio.sleep(self.interval)
+
+    async def _wait_ready(self) -> None:
+        self._set_state(AutoclusterState.WAITING)
+        try:
+            await self.cluster.wait_for(lambda: self.cluster.running, self.ready_timeout)
+        except TimeoutError:
+            log.warning(
+                "autocluster: the cluster services are not running after %gs; going on",
+                self.ready_timeout,
+            )
+
+    async def run_round(self) -> RoundResult:
+        """One round (see the module doc); never raises but for cancellation."""
+        async with self._round_lock:  # ekka's autocluster_lock: one round at a time
+            await self._wait_ready()
+            self._set_state(AutoclusterState.RUNNING)
+            record = _Round()
+            try:
+                await self._lock_and_join(record)
+            except Exception as exc:
+                log.exception("autocluster: round failed")
+                record.errors.append(f"unexpected {type(exc).__name__}: {exc}")
+            result = record.result(self.in_cluster())
+            self.rounds += 1
+            self.last_result = result
+            log.debug("autocluster round %d: %s", self.rounds, result.summary())
+            self._changed.set()
+            if self.on_round is not None:
+                try:
+                    self.on_round(result)
+                except Exception:
+                    log.exception("autocluster: the round callback failed")
+            return result
+
+    async def _lock_and_join(self, record: _Round) -> None:
+        assert self.strategy is not None
+        try:
+            outcome = await self.strategy.lock()
+        except DiscoveryError as exc:
+            record.lock = "error"
+            record.error(f"stopped for lock error: {exc}")
+            return
+        record.lock = outcome.value
+        if outcome is Outcome.OK:
+            try:
+                await self._discover_and_join(record)
+            finally:
+                try:
+                    await self.strategy.unlock()
+                except DiscoveryError as exc:
+                    record.error(f"unlock error: {exc}")
+        else:
+            await asyncio.sleep(self._rng.randint(1, self.ignore_delay_ms) / 1000)
+            await self._discover_and_join(record)
+
+    async def _discover_and_join(self, record: _Round) -> None:
+        assert self.strategy is not None
+        try:
+            nodes = await self.strategy.discover()
+        except DiscoveryError as exc:
+            record.error(f"discovery error: {exc}")
+            return
+        record.discovered = list(nodes)
+        alive = await asyncio.gather(*(self._is_aliving(n) for n in nodes))
+        record.alive = [n for n, up in zip(nodes, alive, strict=True) if up]
+        await self._maybe_join(record)
+        try:
+            record.registered = (await self.strategy.register()).value
+        except DiscoveryError as exc:
+            record.registered = "error"
+            record.error(f"register error: {exc}")
+
+    async def _is_aliving(self, name: str) -> bool:
+        """``ekka_node:is_aliving/1``: this node, a connected node, or a ``pong``."""
+        node = A(name)
+        if node == self.node.name or node in self.node.nodes():
+            return True
+        try:
+            return bool(await self.node.ping(node, self.ping_timeout))
+        except Exception as exc:  # a name that cannot even be looked up is not alive
+            log.info("autocluster: %s is not alive: %s", name, exc)
+            return False
+
+    async def _maybe_join(self, record: _Round) -> None:
+        if not record.alive or self.in_cluster():
+            return
+        target = await self._find_oldest(record)
+        if target is None or target == self.node.name:
+            return
+        record.target = target.name
+        try:
+            record.joined = await self.cluster.join(target)
+        except ClusterError as exc:
+            record.error(f"cannot join {target.name}: {format_term(exc.reason)}")
+
+    async def _find_oldest(self, record: _Round) -> Atom | None:
+        nodes = [A(n) for n in record.alive]
+        if len(nodes) == 1:
+            return nodes[0]
+        replies = await asyncio.gather(
+            *(
+                self.node.rpc(n, "ekka_membership", "local_member", [], self.member_timeout)
+                for n in nodes
+            )
+        )
+        bad = [n.name for n, r in zip(nodes, replies, strict=True) if _is_bad_node(r)]
+        if bad:
+            record.error(f"bad nodes found: {', '.join(bad)}")
+            return None
+        members = [m for m in map(_member, replies) if m is not None]
+        if not members:
+            shown = ", ".join(format_term(r) for r in replies)
+            record.error(f"bad members found on nodes {', '.join(record.alive)}: {shown}")
+            return None
+        found = oldest(members)
+        return None if found is None else found.node
+
+
+def _text(term: Any) -> Any:
+    """A term of a status map as JSON: atoms and binaries as text, ``undefined`` None."""
+    if term == _UNDEFINED:
+        return None
+    if type(term) is Atom:
+        return term.name
+    if type(term) is bytes:
+        return term.decode(errors="replace")
+    if type(term) is list:
+        return [_text(t) for t in term]
+    if type(term) is dict:
+        return {_text(k): _text(v) for k, v in term.items()}
+    return term
+
+
+def discovery_json(term: Any) -> dict[str, Any]:
+    """``pyekka_ctl:discovery()``'s map (:meth:`AutoclusterStatus.to_term`) as the JSON
+    of :meth:`AutoclusterStatus.to_json`; ``ValueError`` for another term."""
+    keys = ("strategy", "detail", "state", "rounds", "last_result")
+    if type(term) is not dict or any(A(k) not in term for k in keys):
+        raise ValueError(f"not a discovery status map: {format_term(term)}")
+    found = _text(term)
+    return {k: found[k] for k in keys}
+
+
+def discovery_rows(status: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(label, text)`` rows of :func:`discovery_json`'s dict, for ``pyekka ctl status``."""
+    detail = f" {status['detail']}" if status["detail"] else ""
+    rows = [
+        ("discovery", f"{status['strategy']}{detail}"),
+        ("autocluster", f"{status['state']}, {status['rounds']} round(s)"),
+    ]
+    last = status["last_result"]
+    if last is not None:
+        rows.append(("last round", f"{last['finished']}: {last['summary']}"))
+    return rows
