@@ -12,8 +12,15 @@ from typing import Any
 import pytest
 
 from pyekka.cluster.app import ClusterMember, MemberOptions, cluster_member
+from pyekka.cluster.cluster import ClusterError
 from pyekka.discovery import DiscoveryError, Outcome, Strategy
-from pyekka.discovery.autocluster import Autocluster, AutoclusterState, RoundResult
+from pyekka.discovery.autocluster import (
+    Autocluster,
+    AutoclusterState,
+    RoundResult,
+    discovery_json,
+    discovery_rows,
+)
 from pyekka.node.node import Node
 from pyekka.term.types import Atom
 from tests.autocluster_nodes import COOKIE, FAST
@@ -228,5 +235,26 @@ async def test_leave_unregisters_and_stops_the_rounds(members: Members) -> None:
     assert auto.state is AutoclusterState.STOPPED
     assert b.cluster.db_nodes() == [b.node.name]
     assert a.cluster.db_nodes() == [a.node.name]
-    term = auto.status().to_term()
+    # the status as pyekka_ctl:discovery() serves it to other nodes, and read back
+    term = await a.node.rpc(b.node.name, "pyekka_ctl", "discovery", [], 10)
     assert term[A("state")] == A("stopped") and term[A("strategy")] == A("scripted")
+    assert discovery_json(term) == auto.status().to_json()
+    rows = dict(discovery_rows(discovery_json(term)))
+    assert rows["discovery"].startswith("scripted <Scripted")
+    assert rows["autocluster"] == f"stopped, {auto.rounds} round(s)"
+    assert rows["last round"].endswith(f"joined {name(a)}, register ok, in a cluster")
+    with pytest.raises(ValueError, match="not a discovery status map"):
+        discovery_json({A("strategy"): A("static")})
+
+
+async def test_a_failed_leave_keeps_the_rounds_going(members: Members) -> None:
+    a = await members.start()
+    strategy = Scripted([[name(a)]], register=Outcome.OK)
+    auto = await members.auto(a, strategy)
+    await auto.wait_for(rounds(1))
+    with pytest.raises(ClusterError):
+        await auto.leave()  # alone: node_not_in_cluster
+    assert "unregister" not in strategy.calls
+    before = auto.rounds
+    await auto.wait_for(rounds(before + 2))
+    assert auto.state is not AutoclusterState.STOPPED

@@ -444,9 +444,16 @@ class Autocluster:
     async def leave(self) -> None:
         """``ekka:leave()`` then unregister: stop the rounds, leave the cluster
         (:class:`~pyekka.cluster.cluster.ClusterError` as ``Cluster.leave``), and
-        withdraw from the strategy so that no node discovers this one again."""
+        withdraw from the strategy so that no node discovers this one again. If the
+        leave fails, rounds that were running go on."""
+        running = self._task is not None and not self._task.done()
         await self._stop_loop()
-        await self.cluster.leave()
+        try:
+            await self.cluster.leave()
+        except BaseException:
+            if running:
+                self._task = asyncio.create_task(self._loop(), name="pyekka-autocluster")
+            raise
         await self.unregister()
         if self.enabled:
             self._set_state(AutoclusterState.STOPPED)
