@@ -27,6 +27,7 @@ from pyekka.cli_node import (
 )
 from pyekka.cluster.ctl import CtlError, LockOutcome, ctl_call, member_json, status_json
 from pyekka.cluster.lock import LockType
+from pyekka.discovery.autocluster import discovery_json, discovery_rows
 from pyekka.dist.names import split_node
 from pyekka.term import TermSyntaxError, format_term, parse_term
 from pyekka.term.types import Atom
@@ -113,8 +114,9 @@ def _show_status(args: argparse.Namespace, reply: Any) -> int:
         status = status_json(reply)
     except ValueError:
         return _unexpected(args, reply)
+    discovery = getattr(args, "discovery", None)  # pyekka_ctl:discovery(), see cmd_ctl
     if args.json:
-        _print_json(status)
+        _print_json({**status, "discovery": discovery})
         return 0
     up = sum(1 for m in status["members"] if m["status"] == "up")
     rows = [
@@ -127,6 +129,7 @@ def _show_status(args: argparse.Namespace, reply: Any) -> int:
         ("genuine nodes", _nodes_text(status["genuine_nodes"])),
         ("partitions", _nodes_text(status["partitions"])),
         ("members", f"{len(status['members'])} ({up} up)"),
+        *(discovery_rows(discovery) if discovery else [("discovery", "- (no autocluster)")]),
     ]
     for key, value in rows:
         print(f"{key:<14} {value}")
@@ -245,7 +248,18 @@ def cmd_ctl(args: argparse.Namespace) -> int:
             )
         except CtlError as exc:
             return _fail(args, str(exc), {})
+        if args.ctl_command == "status":
+            args.discovery = _discovery(spec, target, args.timeout)
     return command.show(args, reply)
+
+
+def _discovery(spec: Any, target: str, timeout: float | None) -> dict[str, Any] | None:
+    """``pyekka_ctl:discovery()`` as JSON: the strategy and the last autocluster round
+    of a member run with ``pyekka start -c FILE`` (``None`` for other members)."""
+    try:
+        return discovery_json(run_node(ctl_call(spec, target, "discovery", [], timeout=timeout)))
+    except (CtlError, ValueError):
+        return None
 
 
 # -- the parser --------------------------------------------------------------------------

@@ -50,7 +50,7 @@ __all__ = [
 
 HOST = "127.0.0.1"
 COOKIE = "pyekka-test-cookie"
-_BLOCK = 400
+_BLOCK = 2000
 _numbers = itertools.count(1)
 
 

@@ -5,6 +5,7 @@ nodes do the same (command-line flags overriding the file)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pyekka.node.node import Node
 from pyekka.term.types import Atom
 from pyekka.testing.processes import os_process
 from tests.autocluster_nodes import COOKIE, Fleet, one_cluster, write_conf
-from tests.cli_nodes import CliEnv, pyekka_argv
+from tests.cli_nodes import CliEnv, pyekka_argv, run
 from tests.otp_nodes import HOST, next_number
 
 A = Atom
@@ -159,6 +160,16 @@ async def test_pyekka_start_c_nodes_form_one_cluster(
             for name in names:
                 nodes = await probe.rpc(name, "ekka_mnesia", "cluster_nodes", [A("all")], 10)
                 assert sorted(n.name for n in nodes) == sorted(names)
-                status = await probe.rpc(name, "pyekka_ctl", "discovery", [], 10)
-                assert status[A("strategy")] == A("static")
-                assert status[A("state")] == A("done")
+        # pyekka ctl status shows the strategy and the last round
+        dist = ["--cookie", COOKIE, "--no-epmd", "--dist-base-port", str(ekka_base)]
+        shown = await run(env, "ctl", *dist, "--node", names[1], "status")
+        assert shown.status == 0, shown
+        rows = dict(line.split(None, 1) for line in shown.out.splitlines() if " " in line)
+        assert rows["discovery"].startswith("static <StaticStrategy seeds=")
+        assert rows["autocluster"].startswith("done, ")
+        got = await run(env, "ctl", *dist, "--node", names[2], "status", "--json")
+        assert got.status == 0, got
+        discovery = json.loads(got.out)["discovery"]
+        assert (discovery["strategy"], discovery["state"]) == ("static", "done")
+        assert discovery["last_result"]["in_cluster"] is True
+        assert sorted(discovery["last_result"]["discovered"]) == sorted(names)
