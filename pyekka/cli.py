@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pyekka import __version__
 from pyekka.cli_ctl import add_ctl_command
+from pyekka.cli_demo import add_demo_command
 from pyekka.cli_node import add_node_commands
 from pyekka.term import (
     DecodeError,
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_node_commands(sub)
     add_ctl_command(sub)
+    add_demo_command(sub)
     return parser
 
 

@@ -16,9 +16,12 @@ paths are ekka's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import random
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -85,7 +88,7 @@ class MemberRow:
 
     node: str
     state: str
-    """``starting``, ``running``, ``rebooting`` or ``stopped``."""
+    """``running``, ``rebooting``, ``cut off``, ``stopping`` or ``stopped``."""
     sees: list[str]
     """The running members it sees (itself included)."""
     leader: str | None
@@ -102,6 +105,8 @@ class DemoOptions:
     with_erlang: bool = False
     timeout: float = 15.0
     base_port: int | None = None
+    pace: float = 0.0
+    """Seconds of pause after each step, for a person to follow (0: none)."""
 
     def settings(self) -> dict[str, Any]:
         """The shortened delays, for the output."""
@@ -156,6 +161,8 @@ class Demo:
         self._started = time.monotonic()
         self._guids: dict[Atom, bytes | None] = {}
         self._cut: set[Atom] = set()
+        self._phase = "running"
+        self._otp_start: asyncio.Future[None] | None = None
 
     # -- output --------------------------------------------------------------------
 
@@ -163,11 +170,21 @@ class Demo:
         """Seconds since the demo started."""
         return time.monotonic() - self._started
 
+    def waited(self) -> float:
+        """Seconds spent waiting for :attr:`progress` so far."""
+        return time.monotonic() - self.progress_since
+
     def _emit(self, event: str, **facts: Any) -> Milestone:
         milestone = Milestone(event, self.elapsed(), facts)
         self.milestones.append(milestone)
         self.on_milestone(milestone)
         return milestone
+
+    async def _step(self, event: str, **facts: Any) -> None:
+        """Emit a milestone, then pause ``options.pace`` seconds so a person can read it."""
+        self._emit(event, **facts)
+        if self.options.pace > 0:
+            await asyncio.sleep(self.options.pace)
 
     @contextlib.contextmanager
     def _waiting(self, text: str) -> Iterator[None]:
@@ -183,8 +200,8 @@ class Demo:
         for member in self.members:
             c = member.cluster
             table = c.membership.table if c.running else None
-            if not member.node.is_running if hasattr(member.node, "is_running") else False:
-                state = "stopped"
+            if self._phase != "running":
+                state = self._phase
             elif table is None:
                 state = "rebooting"
             elif member.node.name in self._cut:
@@ -217,7 +234,7 @@ class Demo:
         try:
             with tempfile.TemporaryDirectory(prefix="pyekka-demo-") as tmp:
                 async with self._cluster(names, cookie, base, Path(tmp)):
-                    self._emit(
+                    await self._step(
                         "started",
                         nodes=names,
                         base_port=base,
@@ -231,11 +248,19 @@ class Demo:
                     if opts.with_erlang:
                         await self._erlang(cookie, base, opts.nodes + 1)
         finally:
-            if self.otp_node is not None:
-                self.otp_node.close()
-                self.otp_node = None
+            await self._close_otp()
         self._emit("stopped", nodes=names, clean=True)
         return self.milestones
+
+    async def _close_otp(self) -> None:
+        """Kill the OTP node, waiting for it to finish starting if it is starting."""
+        if self._otp_start is not None:
+            with contextlib.suppress(BaseException):
+                await self._otp_start
+            self._otp_start = None
+        if self.otp_node is not None:
+            self.otp_node.close()
+            self.otp_node = None
 
     @contextlib.asynccontextmanager
     async def _cluster(
@@ -254,26 +279,32 @@ class Demo:
                 self.members.append(await start_member(node, opts))
             yield
         finally:
+            self._phase = "stopping"
             for member in reversed(self.members):
                 with contextlib.suppress(Exception):
                     await member.stop()
             for node in reversed(nodes):
                 with contextlib.suppress(Exception):
                     await node.stop()
+            self._phase = "stopped"
 
     async def _all(self, text: str, check: Callable[[Cluster], bool]) -> None:
         clusters = [m.cluster for m in self.members]
         with self._waiting(text):
             try:
-                for c in clusters:
-                    await c.wait_for(lambda c=c: check(c), self.options.timeout)
+                async with asyncio.timeout(self.options.timeout):
+                    while not all(check(c) for c in clusters):
+                        for c in clusters:
+                            await c.wait_for(lambda c=c: check(c), self.options.timeout)
             except TimeoutError:
                 raise DemoError(f"timed out: {text}") from None
 
     def _converged(self) -> Callable[[Cluster], bool]:
         want = sorted((m.node.name for m in self.members), key=lambda a: a.name)
+        leader = self.members[0].node.name  # the oldest member
         return lambda c: (
             c.running
+            and c.leader() == leader
             and c.running_nodes() == want
             and c.partitions() == []
             and all(m.status.value == "up" for m in c.members())
@@ -290,7 +321,7 @@ class Demo:
                 await member.cluster.join(target)
         await self._all("cluster forming", self._converged())
         leader = first.cluster.leader()
-        self._emit(
+        await self._step(
             "cluster_formed",
             members=_names(first.cluster.running_nodes()),
             leader=_short(leader) if leader else None,
@@ -304,7 +335,7 @@ class Demo:
             handle = holder.locker.lock(resource, LockType.QUORUM)
             await handle.__aenter__()
         try:
-            self._emit(
+            await self._step(
                 "lock_acquired",
                 node=holder.node.name.name,
                 resource=resource.decode(),
@@ -318,7 +349,7 @@ class Demo:
                         raise DemoError("the second quorum lock was granted")
                 except LockRefused as refused:
                     _, refusing = refused.result
-                    self._emit(
+                    await self._step(
                         "lock_refused",
                         node=other.node.name.name,
                         resource=resource.decode(),
@@ -329,7 +360,7 @@ class Demo:
         finally:
             await handle.__aexit__(None, None, None)
         released = handle.released[0] if handle.released else False
-        self._emit("lock_released", node=holder.node.name.name, released=released is True)
+        await self._step("lock_released", node=holder.node.name.name, released=released is True)
 
     async def _partition_and_heal(self) -> None:
         from pyekka.testing.partition import Partition
@@ -350,12 +381,14 @@ class Demo:
                         )
                 except TimeoutError:
                     raise DemoError("timed out: the sides did not notice the partition") from None
-        self._emit("partitioned", sides=sides, cut=[[a.name, b.name] for a, b in net.cut_pairs])
+        await self._step(
+            "partitioned", sides=sides, cut=[[a.name, b.name] for a, b in net.cut_pairs]
+        )
         started = time.monotonic()
         with self._waiting("restoring the network"):
             await net.heal()
         self._cut = set()
-        self._emit("network_restored", links=len(sides[0]) * len(sides[1]))
+        await self._step("network_restored", links=len(sides[0]) * len(sides[1]))
         await self._all("autoheal merging the sides", self._converged())
         heal_seconds = time.monotonic() - started
         rebooted = [
@@ -363,7 +396,7 @@ class Demo:
             for m in self.members
             if m.cluster.local_member().guid != self._guids.get(m.node.name)
         ]
-        self._emit(
+        await self._step(
             "healed",
             heal_seconds=round(heal_seconds, 3),
             members=_names(self.members[0].cluster.running_nodes()),
@@ -372,24 +405,32 @@ class Demo:
         )
 
     async def _erlang(self, cookie: str, base: int, number: int) -> None:
-        import asyncio
-
-        from pyekka.testing.otp import compile_interop, find_otp_runtimes
+        from pyekka.testing.otp import OtpError, OtpRuntime, compile_interop
         from pyekka.testing.otp_node import OtpNode, epmd_less_args
 
         loop = asyncio.get_running_loop()
         name = f"erl{number}@{HOST}"
-        with self._waiting("finding erl and compiling the interop modules"):
-            runtimes = await loop.run_in_executor(None, find_otp_runtimes)
-            runtime = next((r for r in runtimes if r.source == "PATH"), None)
-            if runtime is None:
-                raise DemoError("--with-erlang: no `erl` on PATH")
-            ebin = await loop.run_in_executor(None, compile_interop, _interop_cache())
-        with self._waiting(f"starting the OTP node {name}"):
-            self.otp_node = await loop.run_in_executor(
-                None,
-                lambda: OtpNode(runtime, ebin, name, cookie, args=epmd_less_args(base, HOST)),
-            )
+        try:
+            with self._waiting("finding erl and compiling the interop modules"):
+                erl = shutil.which("erl")
+                if erl is None:
+                    raise DemoError("--with-erlang: no `erl` on PATH")
+                runtime = OtpRuntime(Path(erl), "PATH")
+                ebin = await loop.run_in_executor(
+                    None, lambda: compile_interop(_interop_cache(), runtimes=[runtime])
+                )
+            with self._waiting(f"starting the OTP node {name}"):
+
+                def start() -> None:
+                    # set here, in the thread: a cancelled demo still finds the VM to close
+                    self.otp_node = OtpNode(
+                        runtime, ebin, name, cookie, args=epmd_less_args(base, HOST)
+                    )
+
+                self._otp_start = loop.run_in_executor(None, start)
+                await self._otp_start
+        except OtpError as e:
+            raise DemoError(f"--with-erlang: {e}") from None
         py = self.members[0].node
         with self._waiting(f"{name} pinging {py.name.name}"):
             pong = await self.otp_node.aeval(f"net_adm:ping('{py.name.name}')", 10)
@@ -397,13 +438,16 @@ class Demo:
             release = await py.rpc(name, "erlang", "system_info", [Atom("otp_release")], 10)
             version = await py.rpc(name, "erlang", "system_info", [Atom("version")], 10)
             nodes = await py.rpc(name, "erlang", "nodes", [], 10)
-        self._emit(
+        if pong != Atom("pong") or not isinstance(release, list):
+            raise DemoError(f"{name}: ping gave {pong}, rpc gave {release}")
+        await self._step(
             "erlang_rpc",
             node=name,
             called_from=py.name.name,
             ping=_short(pong) if isinstance(pong, Atom) else str(pong),
             otp_release=_text(release),
             erts_version=_text(version),
+            os_pid=self.otp_node.os_pid,
             erlang_sees=sorted(_short(n) for n in nodes) if isinstance(nodes, list) else [],
         )
 
@@ -419,7 +463,5 @@ def _text(value: Any) -> str:
 
 def _interop_cache() -> Path:
     """Where the compiled ``erl_interop`` beams are kept between demos."""
-    import os
-
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "pyekka" / "interop"

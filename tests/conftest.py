@@ -24,17 +24,23 @@ from pathlib import Path
 import pytest
 
 from pyekka.node.epmd import EpmdServer
+from pyekka.testing import plugin as pyekka_plugin
 from pyekka.testing.epmd import embedded_epmd
 from pyekka.testing.otp import (
     EtfPort,
     OtpDiscovery,
-    OtpMissing,
     OtpRuntime,
-    compile_interop,
     discover_otp,
 )
 
 pytest_plugins = ["tests.otp_nodes", "tests.cli_nodes"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Use pyekka's own pytest plugin (``pyekka.testing.plugin``) also where its entry
+    point is not installed (a checkout on ``PYTHONPATH``): register it unless loaded."""
+    if not config.pluginmanager.has_plugin("pyekka"):
+        config.pluginmanager.register(pyekka_plugin, "pyekka")
 
 
 @cache
@@ -109,25 +115,11 @@ def otp(request: pytest.FixtureRequest) -> OtpRuntime:
     return runtime
 
 
-def _interop_cache_dir(config: pytest.Config, factory: pytest.TempPathFactory) -> Path:
-    cache = getattr(config, "cache", None)
-    if cache is not None:
-        return cache.mkdir("pyekka_erl_interop")
-    return factory.mktemp("pyekka_erl_interop")
-
-
 @pytest.fixture(scope="session")
-def interop_ebin(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    otp_runtimes: list[OtpRuntime],
-) -> Path:
-    """The ``erl_interop`` modules compiled by the oldest ``erlc`` found."""
-    out_dir = _interop_cache_dir(request.config, tmp_path_factory)
-    try:
-        return compile_interop(out_dir, runtimes=otp_runtimes)
-    except OtpMissing as exc:
-        pytest.skip(str(exc))
+def interop_ebin(pyekka_erl_ebin: Path) -> Path:
+    """The ``erl_interop`` modules compiled by the oldest ``erlc`` found (the plugin's
+    ``pyekka_erl_ebin``)."""
+    return pyekka_erl_ebin
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import random
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from pyekka.node.node import Node
 from pyekka.node.process import Process
 from pyekka.testing.otp import OtpRuntime
 from pyekka.testing.otp_node import OtpNode, epmd_less_args
+from pyekka.testing.plugin import COOKIE, HOST, next_node_number
 
 __all__ = [
     "COOKIE",
@@ -48,47 +46,17 @@ __all__ = [
     "wait_for",
 ]
 
-HOST = "127.0.0.1"
-COOKIE = "pyekka-test-cookie"
-_BLOCK = 2000
-_numbers = itertools.count(1)
-
-
-def _block_is_free(base: int) -> bool:
-    socks = []
-    try:
-        for port in range(base, base + _BLOCK):
-            s = socket.socket()
-            socks.append(s)
-            # as the nodes' listeners do: TIME_WAIT leftovers of earlier runs are fine
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((HOST, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        for s in socks:
-            s.close()
-
 
 @pytest.fixture(scope="session")
-def ekka_base() -> int:
-    """The base port (``inet_dist_base_port``) of every node of the session: a block
-    of free ports below the ephemeral range, picked at random so that test runs
-    going on at the same time do not collide."""
-    candidates = list(range(10000, 32768 - _BLOCK, _BLOCK))
-    random.shuffle(candidates)
-    for base in candidates:
-        if _block_is_free(base):
-            return base
-    pytest.skip("no block of free ports on 127.0.0.1")
+def ekka_base(pyekka_port_base: int) -> int:
+    """The base port (``inet_dist_base_port``) of every node of the session: the
+    plugin's ``pyekka_port_base``, shared with its ``otp_node``/``pyekka_node``."""
+    return pyekka_port_base
 
 
 def next_number() -> int:
     """A node number not used before in this session (its port offset)."""
-    n = next(_numbers)
-    assert n < _BLOCK, "too many nodes for the port block"
-    return n
+    return next_node_number()
 
 
 OtpFactory = Callable[..., OtpNode]

@@ -25,6 +25,7 @@ from pyekka.cluster.events import EventType, PartitionEvent
 from pyekka.cluster.member import MemberStatus, MnesiaStatus
 from pyekka.cluster.service_autoheal import AutohealSettings
 from pyekka.cluster.service_node_monitor import NodeMonitor
+from pyekka.node.connect_error import ConnectError, ConnectFailure
 from pyekka.node.node import Node
 from pyekka.term.types import Atom
 from pyekka.testing.partition import Partition
@@ -383,3 +384,47 @@ async def test_autoclean_force_leaves_a_member_down_past_the_expiry(members: Mem
     c3 = await members.start(dead.name, autoclean_ms=expiry_ms)
     await all_agree([c3], converged([c3]))
     await all_agree(rest, converged(rest))
+
+
+async def test_a_cut_link_is_refused_both_ways_until_restored(make_py: Any) -> None:
+    n1, n2, n3 = [await make_py(prefix="cut") for _ in range(3)]
+    assert await n1.connect(n2.name) and await n1.connect(n3.name)
+    net = Partition([n1, n2, n3])
+    pid2 = n2.spawn(_idle).pid
+    loop = asyncio.get_running_loop()
+    watched: asyncio.Future[None] = loop.create_future()
+    watched_down: asyncio.Future[Any] = loop.create_future()
+
+    async def watcher(proc: Any) -> None:
+        ref = proc.monitor(pid2)
+        watched.set_result(None)
+        watched_down.set_result(await proc.receive(proc.is_down_of(ref), timeout=10))
+
+    n1.spawn(watcher)
+    await watched
+    net.cut(n1, n2)
+    assert net.cut_pairs == net_pairs(n1, n2)
+    down = await watched_down  # the monitor of a process over there fires
+    assert down[4] == A("noconnection")
+    assert n2.name not in n1.nodes() and n1.name not in n2.nodes()
+    for a, b in ((n1, n2), (n2, n1)):
+        with pytest.raises(ConnectError) as err:
+            await a.connect_or_raise(b.name)
+        assert err.value.reason is ConnectFailure.NOT_ALLOWED
+        assert not await a.ping(b.name)
+    n1.send((A("nobody"), n2.name), A("dropped"))  # dropped, no error, no connection
+    assert n2.name not in n1.nodes()
+    # the other links are untouched
+    assert n3.name in n1.nodes() and await n2.ping(n3.name)
+    assert await net.heal() == net_pairs(n1, n2)
+    assert n2.name in n1.nodes() and await n2.ping(n1.name)
+    assert net.cut_pairs == []
+
+
+def net_pairs(a: Node, b: Node) -> list[tuple[Atom, Atom]]:
+    first, second = sorted((a.name, b.name), key=lambda n: n.name)
+    return [(first, second)]
+
+
+async def _idle(proc: Any) -> None:
+    await proc.receive()

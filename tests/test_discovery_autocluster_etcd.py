@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pyekka.discovery.autocluster import AutoclusterState
+from pyekka.term.types import Atom
 from tests import test_discovery_etcd as etcd_tests
 from tests.autocluster_nodes import COOKIE, Fleet, one_cluster, write_conf
 from tests.discovery_servers import Etcd, free_port
@@ -98,7 +99,9 @@ async def test_one_cluster_then_a_new_node_joins_and_a_leaver_unregisters(
     assert newcomer.autocluster.last_result.joined
     assert await _registered(etcd, prefix, version) == sorted([*names, newcomer.name.name])
 
-    await newcomer.autocluster.leave()
+    # `pyekka ctl leave` on the newcomer: ekka's leave, then unregister
+    reply = await nodes[0].node.rpc(newcomer.name, "pyekka_ctl", "leave", [], 15)
+    assert reply == Atom("ok")
     assert await _registered(etcd, prefix, version) == names
     assert newcomer.autocluster.state is AutoclusterState.STOPPED
     assert newcomer.cluster.db_nodes() == [newcomer.name]

@@ -112,8 +112,9 @@ def test_k8s_names(tmp_path: Path) -> None:
         "cluster.discovery = k8s\ncluster.k8s.apiserver = https://10.0.0.1:6443/\n"
         "cluster.k8s.service_name = emqx\ncluster.k8s.address_type = hostname\n"
         "cluster.k8s.namespace = prod\ncluster.k8s.suffix = svc.cluster.local\n"
-        "cluster.k8s.use_endpoint_slices = on\ncluster.k8s.token_file = /t/token\n"
-        "cluster.k8s.cacertfile = /t/ca.crt\n",
+        "cluster.k8s.use_endpoint_slices = on\n"
+        f"cluster.k8s.token_file = {tmp_path / 'token'}\n"
+        f"cluster.k8s.cacertfile = {tmp_path / 'ca.crt'}\n",
     )
     assert isinstance(made, K8sStrategy)
     o = made.options
@@ -125,7 +126,7 @@ def test_k8s_names(tmp_path: Path) -> None:
         "svc.cluster.local",
     )
     assert o.use_endpoint_slices is True
-    assert (str(o.token_path), str(o.ca_path)) == ("/t/token", "/t/ca.crt")
+    assert (o.token_path, o.ca_path) == (tmp_path / "token", tmp_path / "ca.crt")
     assert o.app_name == "ekka"
 
 

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyekka.cluster.app import ClusterMember, MemberOptions, serving_member
+from pyekka.cluster.cluster import ClusterError
+from pyekka.cluster.ctl import CTL_MODULE
 from pyekka.config import ConfigError, Settings, load_config
 from pyekka.discovery.autocluster import Autocluster, RoundResult
 from pyekka.discovery.factory import make_strategy
 from pyekka.node.cli_support import NodeSpec
+from pyekka.term.types import Atom
 
 if TYPE_CHECKING:
     from pyekka.node.node import Node
@@ -131,9 +134,10 @@ async def autoclustering_member(
     ``report`` gets :func:`~pyekka.cluster.app.serving_member`'s lines, a line naming
     the discovery strategy, and one line per autocluster round. ``options`` replaces
     :func:`member_options`; ``autocluster`` holds more keyword arguments of
-    :class:`Autocluster` (shorter timings for tests). On exit the rounds stop and
-    the strategy is closed (without unregistering: an etcd key then expires, as in
-    ekka; use :meth:`Autocluster.leave` to leave and unregister).
+    :class:`Autocluster` (shorter timings for tests). The member's
+    ``pyekka_ctl:leave()`` (``pyekka ctl leave``) becomes :meth:`Autocluster.leave`:
+    leave, then unregister. On exit the rounds stop and the strategy is closed
+    (without unregistering: an etcd key then expires, as in ekka).
     """
     strategy = make_strategy(settings.cluster, node=node.name.name, cookie=node.cookie)
     auto: Autocluster | None = None
@@ -156,12 +160,28 @@ async def autoclustering_member(
             report(f"discovery {status.strategy} {status.detail}".rstrip() + enabled)
             try:
                 await auto.start()
+                if member.ctl is not None:
+                    node.register_function(CTL_MODULE, "leave", _ctl_leave(auto))
                 yield ConfiguredMember(member, auto, settings)
             finally:
                 await auto.stop()  # closes the strategy
     finally:
         if auto is None and strategy is not None:
             await strategy.close()
+
+
+def _ctl_leave(auto: Autocluster) -> Callable[[], Awaitable[Any]]:
+    """``pyekka_ctl:leave()`` of a member that autoclusters: ekka's leave, then
+    unregister (the reply is :class:`~pyekka.cluster.ctl.CtlServer`'s)."""
+
+    async def leave() -> Any:
+        try:
+            await auto.leave()
+        except ClusterError as exc:
+            return (Atom("error"), exc.reason)
+        return Atom("ok")
+
+    return leave
 
 
 # -- the command line ------------------------------------------------------------------

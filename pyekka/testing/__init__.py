@@ -10,6 +10,9 @@
   (waiting for output lines, always killed) and finds free ports.
 * :mod:`pyekka.testing.router` records what a process runtime sends to other nodes.
 * :mod:`pyekka.testing.strategies` has Hypothesis strategies for Erlang terms.
-
-None of these import pytest; ``tests/conftest.py`` turns them into fixtures.
+* :mod:`pyekka.testing.network` connects, cuts and restores links between pyekka and
+  OTP nodes; :mod:`pyekka.testing.wait` waits for conditions with readable failures.
+* :mod:`pyekka.testing.plugin` is the pytest plugin (entry point ``pyekka``) that
+  turns these into fixtures for any test suite (see ``docs/testing.md``); it is the
+  only module here that imports pytest.
 """

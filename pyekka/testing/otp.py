@@ -287,15 +287,22 @@ def find_otp_runtimes(environ: Mapping[str, str] | None = None) -> list[OtpRunti
 def interop_source_dir() -> Path:
     """The directory of the ``erl_interop`` Erlang sources.
 
-    ``PYEKKA_INTEROP_SRC`` if set, else ``erl_interop/src`` of the source checkout
-    this package was imported from.
+    ``PYEKKA_INTEROP_SRC`` if set; else ``erl_interop/src`` of the source checkout this
+    package was imported from; else the copy an installed pyekka carries as package
+    data, ``pyekka/testing/erl_interop`` (``setup.py`` maps that package onto
+    ``erl_interop/src`` when building, so the checkout holds the only copy).
     """
     configured = os.environ.get(ENV_INTEROP_SRC)
-    checkout = Path(__file__).resolve().parents[2]
-    src = Path(configured) if configured else checkout / "erl_interop" / "src"
-    if not any(src.glob("*.erl")):
-        raise OtpMissing(f"no Erlang sources in {src} (set {ENV_INTEROP_SRC})")
-    return src
+    if configured:
+        candidates = [Path(configured)]
+    else:
+        here = Path(__file__).resolve().parent
+        candidates = [here.parents[1] / "erl_interop" / "src", here / "erl_interop"]
+    for src in candidates:
+        if any(src.glob("*.erl")):
+            return src
+    looked = ", ".join(map(str, candidates))
+    raise OtpMissing(f"no Erlang sources in {looked} (set {ENV_INTEROP_SRC})")
 
 
 def _compiler(runtimes: Sequence[OtpRuntime]) -> OtpRuntime:
