@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import secrets
@@ -28,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyekka.cluster.app import ClusterMember, MemberOptions, start_member
 from pyekka.cluster.cluster import Cluster
@@ -38,6 +39,10 @@ from pyekka.cluster.service_autoheal import AutohealSettings
 from pyekka.discovery.static import StaticStrategy
 from pyekka.node.node import Node
 from pyekka.term.types import Atom
+from pyekka.testing.partition import Partition
+
+if TYPE_CHECKING:
+    from pyekka.testing.otp_node import OtpNode
 
 __all__ = [
     "DEMO_AUTOHEAL",
@@ -157,11 +162,12 @@ class Demo:
         self.progress_since = 0.0
         self.milestones: list[Milestone] = []
         self.members: list[ClusterMember] = []
-        self.otp_node: Any = None
+        self.otp_node: OtpNode | None = None
         self._started = time.monotonic()
         self._guids: dict[Atom, bytes | None] = {}
         self._cut: set[Atom] = set()
         self._phase = "running"
+        self._stop_errors: list[str] = []
         self._otp_start: asyncio.Future[None] | None = None
 
     # -- output --------------------------------------------------------------------
@@ -228,6 +234,8 @@ class Demo:
         (also when cancelled). Returns the milestones."""
         self._started = time.monotonic()
         opts = self.options
+        if opts.with_erlang and shutil.which("erl") is None:
+            raise DemoError("--with-erlang: no `erl` on PATH")
         base = opts.base_port if opts.base_port is not None else free_port_block(opts.nodes + 1)
         cookie = "demo-" + secrets.token_hex(8)
         names = [f"demo{i}@{HOST}" for i in range(1, opts.nodes + 1)]
@@ -249,7 +257,7 @@ class Demo:
                         await self._erlang(cookie, base, opts.nodes + 1)
         finally:
             await self._close_otp()
-        self._emit("stopped", nodes=names, clean=True)
+        self._emit("stopped", nodes=names, clean=not self._stop_errors, errors=self._stop_errors)
         return self.milestones
 
     async def _close_otp(self) -> None:
@@ -275,17 +283,16 @@ class Demo:
                 node = Node(name, cookie, epmd=False, dist_base_port=base, dist_interface=HOST)
                 await node.start()
                 nodes.append(node)
-                opts = MemberOptions(**{**options.__dict__, "data_dir": data / name})
-                self.members.append(await start_member(node, opts))
+                member_options = dataclasses.replace(options, data_dir=data / name)
+                self.members.append(await start_member(node, member_options))
             yield
         finally:
             self._phase = "stopping"
-            for member in reversed(self.members):
-                with contextlib.suppress(Exception):
-                    await member.stop()
-            for node in reversed(nodes):
-                with contextlib.suppress(Exception):
-                    await node.stop()
+            for part in [*reversed(self.members), *reversed(nodes)]:
+                try:
+                    await part.stop()
+                except Exception as e:  # stop the others anyway, report it in `stopped`
+                    self._stop_errors.append(f"stopping {part!r}: {e!r}")
             self._phase = "stopped"
 
     async def _all(self, text: str, check: Callable[[Cluster], bool]) -> None:
@@ -330,41 +337,44 @@ class Demo:
 
     async def _locks(self) -> None:
         holder, other = self.members[0], self.members[1]
-        resource = RESOURCE
-        with self._waiting(f"quorum lock on {resource.decode()} from {holder.node.name.name}"):
-            handle = holder.locker.lock(resource, LockType.QUORUM)
-            await handle.__aenter__()
+        resource = RESOURCE.decode()
+        with self._waiting(f"a quorum lock on {resource} from {holder.node.name.name}"):
+            handle = holder.locker.lock(RESOURCE, LockType.QUORUM)
+            await handle.__aenter__()  # held across the next steps, released below
         try:
             await self._step(
                 "lock_acquired",
                 node=holder.node.name.name,
-                resource=resource.decode(),
+                resource=resource,
                 type="quorum",
                 owner=str(handle.owner),
                 granted_by=[_short(n) for n in handle.nodes],
             )
-            with self._waiting(f"the same lock from {other.node.name.name}"):
-                try:
-                    async with other.locker.lock(resource, LockType.QUORUM):
-                        raise DemoError("the second quorum lock was granted")
-                except LockRefused as refused:
-                    _, refusing = refused.result
-                    await self._step(
-                        "lock_refused",
-                        node=other.node.name.name,
-                        resource=resource.decode(),
-                        type="quorum",
-                        held_by=holder.node.name.name,
-                        refused_by=[_short(n[0] if type(n) is tuple else n) for n in refusing],
-                    )
+            refusing = await self._refused(other, RESOURCE)
+            await self._step(
+                "lock_refused",
+                node=other.node.name.name,
+                resource=resource,
+                type="quorum",
+                held_by=holder.node.name.name,
+                refused_by=[_short(n[0] if type(n) is tuple else n) for n in refusing],
+            )
         finally:
             await handle.__aexit__(None, None, None)
-        released = handle.released[0] if handle.released else False
-        await self._step("lock_released", node=holder.node.name.name, released=released is True)
+        released = handle.released is not None and handle.released[0] is True
+        await self._step("lock_released", node=holder.node.name.name, released=released)
+
+    async def _refused(self, member: ClusterMember, resource: bytes) -> list[Any]:
+        """Ask for a quorum lock held elsewhere; the nodes that refused it."""
+        with self._waiting(f"the same lock from {member.node.name.name}"):
+            try:
+                async with member.locker.lock(resource, LockType.QUORUM):
+                    pass
+            except LockRefused as refused:
+                return list(refused.result[1])
+        raise DemoError(f"{member.node.name.name} was granted a lock held by another node")
 
     async def _partition_and_heal(self) -> None:
-        from pyekka.testing.partition import Partition
-
         majority, minority = self.members[:-1], self.members[-1:]
         net = Partition(m.node for m in self.members)
         net.split([m.node for m in majority], [m.node for m in minority])
@@ -431,9 +441,11 @@ class Demo:
                 await self._otp_start
         except OtpError as e:
             raise DemoError(f"--with-erlang: {e}") from None
+        otp = self.otp_node
+        assert otp is not None
         py = self.members[0].node
         with self._waiting(f"{name} pinging {py.name.name}"):
-            pong = await self.otp_node.aeval(f"net_adm:ping('{py.name.name}')", 10)
+            pong = await otp.aeval(f"net_adm:ping('{py.name.name}')", 10)
         with self._waiting(f"calling {name} by rpc"):
             release = await py.rpc(name, "erlang", "system_info", [Atom("otp_release")], 10)
             version = await py.rpc(name, "erlang", "system_info", [Atom("version")], 10)
@@ -447,7 +459,7 @@ class Demo:
             ping=_short(pong) if isinstance(pong, Atom) else str(pong),
             otp_release=_text(release),
             erts_version=_text(version),
-            os_pid=self.otp_node.os_pid,
+            os_pid=otp.os_pid,
             erlang_sees=sorted(_short(n) for n in nodes) if isinstance(nodes, list) else [],
         )
 

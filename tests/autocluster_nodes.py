@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -150,7 +151,15 @@ async def one_cluster(nodes: list[Running], timeout: float = 30.0) -> None:
 def loopback_hosts(count: int) -> list[str]:
     """``127.0.0.1`` .. ``127.0.0.<count>``: strategies that name nodes ``app@IP``
     (dns A records, k8s ``ip`` addresses) need one address per node; all are on
-    ``lo``. Skips the test where the extra loopback addresses cannot be bound."""
+    ``lo``. The project's tests use 127.0.0.1 only unless the developer opts in with
+    ``PYEKKA_TEST_LOOPBACK_ALIASES=1`` (the proper home of these tests is a set of
+    network namespaces, one per node). Skips the test otherwise, and where the extra
+    loopback addresses cannot be bound."""
+    if os.environ.get("PYEKKA_TEST_LOOPBACK_ALIASES") != "1":
+        pytest.skip(
+            "needs one loopback address per node (app@IP names); tests stay on 127.0.0.1 "
+            "unless PYEKKA_TEST_LOOPBACK_ALIASES=1"
+        )
     hosts = [f"127.0.0.{i}" for i in range(1, count + 1)]
     for host in hosts[1:]:
         with socket.socket() as sock:

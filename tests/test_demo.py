@@ -176,7 +176,7 @@ def check_milestones(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     assert healed["t"] - by_name["network_restored"]["t"] <= healed["heal_seconds"] + 0.05
     assert names(healed, "members") == nodes
     assert healed["rebooted"] and set(healed["rebooted"]) <= set(nodes)
-    assert by_name["stopped"]["clean"] is True
+    assert by_name["stopped"]["clean"] is True and by_name["stopped"]["errors"] == []
     return by_name
 
 
