@@ -35,16 +35,20 @@ the heal process's ``'EXIT'``
 call ``partitions``                 the partition list; any other call: ``ignore``
 ==================================  ===============================================
 
-Differences from genuine, all forced by pyekka's design: ``nodeup``/``nodedown`` and
-``mnesia_up``/``mnesia_down`` reach :class:`~pyekka.cluster.service_membership.
-MembershipService` directly (it subscribes itself), so they are not forwarded again;
-the db events come from :class:`~pyekka.cluster.cluster_view.ClusterDb`, whose
-``inconsistent_database`` has mnesia's meaning: a member that went down while running
-came back with the same db incarnation, i.e. both sides kept running while cut off.
-Reports go to :func:`~pyekka.cluster.service_autoheal.find_autoheal_leader` (the
-oldest live pyekka member; never a genuine node), not blindly to ``leader()``.
-Every cast is parsed by :func:`~pyekka.cluster.monitor_messages.parse_monitor_cast`
-first; malformed ones are logged and ignored, never a crash.
+Differences from genuine 0.8.1.9:
+
+* ``nodeup``/``nodedown`` and ``mnesia_up``/``mnesia_down`` reach the
+  :class:`~pyekka.cluster.service_membership.MembershipService` directly (it
+  subscribes itself), so they are not forwarded again.
+* The db events come from :class:`~pyekka.cluster.cluster_view.ClusterDb`, whose
+  ``inconsistent_database`` has mnesia's meaning: a member that went down while
+  running came back with the same db incarnation, i.e. both sides kept running while
+  cut off from each other.
+* Reports go to :func:`~pyekka.cluster.service_autoheal.find_autoheal_leader` (the
+  oldest live pyekka member, never a genuine node), not blindly to ``leader()``,
+  unless autoheal is ``genuine_only``; ``{heal_cluster, _, _}`` (0.8.1.14) is obeyed.
+* Every cast is parsed by :func:`~pyekka.cluster.monitor_messages.parse_monitor_cast`
+  first; malformed ones are logged and ignored, never a crash.
 """
 
 from __future__ import annotations
