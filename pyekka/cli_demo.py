@@ -79,7 +79,9 @@ def describe_milestone(m: Milestone) -> list[str]:
             f"(erts {f['erts_version']})"
         ]
     if m.event == "stopped":
-        return [f"{t} stopped every node cleanly"]
+        if f.get("clean", True):
+            return [f"{t} stopped every node cleanly"]
+        return [f"{t} stopped every node, with errors:", *(f"{'':10} {e}" for e in f["errors"])]
     return [f"{t} {m.event} {json.dumps(f)}"]
 
 
