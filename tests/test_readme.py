@@ -1,7 +1,7 @@
 """README's generated parts match the code they are generated from.
 
 The configuration reference in README is ``pyekka.config.reference_markdown()`` with
-every heading one level deeper. Run with ``PYEKKA_UPDATE_README=1`` to rewrite it.
+every heading two levels deeper. Run with ``PYEKKA_UPDATE_README=1`` to rewrite it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ END = "<!-- config-reference:end -->"
 
 
 def readme_reference() -> str:
-    """The reference as README embeds it: headings demoted by one level."""
+    """The reference as README embeds it: headings demoted by two levels."""
     lines = reference_markdown().strip().splitlines()
-    return "\n".join("#" + line if line.startswith("#") else line for line in lines)
+    return "\n".join("##" + line if line.startswith("#") else line for line in lines)
 
 
 def test_readme_embeds_the_generated_configuration_reference() -> None:
