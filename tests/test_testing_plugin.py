@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pyekka.cluster.app import MemberOptions
 from pyekka.term.types import Atom
+from pyekka.testing.clusters import up_nodes
 from pyekka.testing.network import Network, connect_mesh
 from pyekka.testing.otp import OtpDiscovery, OtpMissing, OtpRuntime
 from pyekka.testing.otp_node import OtpEvalError
@@ -120,3 +123,14 @@ async def test_network_refuses_links_it_cannot_cut(otp_node, pyekka_node) -> Non
     assert await net.heal() == [pair]
     assert net.cut_pairs == []
     await wait_until(lambda: py.nodes() == [erl1.atom], timeout=10, observe=py.nodes)
+
+
+async def test_pyekka_cluster_forms_one_ekka_cluster(pyekka_cluster: Any) -> None:
+    members = await pyekka_cluster(3, options=MemberOptions(cluster_name="plugin"))
+    names = sorted(str(m.node.name.name) for m in members)
+    assert len(set(names)) == 3
+    for member in members:
+        assert up_nodes(member) == names
+        assert member.cluster.leader() == members[0].cluster.leader()
+    ok, _ = await members[0].locker.acquire(b"plugin-lock")
+    assert ok is True

@@ -49,8 +49,10 @@ from typing import Any
 import pytest
 
 import pyekka
+from pyekka.cluster.app import ClusterMember, MemberOptions
 from pyekka.node.node import Node
 from pyekka.term.types import Atom
+from pyekka.testing.clusters import form_cluster
 from pyekka.testing.network import Network
 from pyekka.testing.otp import (
     OtpDiscovery,
@@ -72,6 +74,7 @@ __all__ = [
     "compile_erlang",
     "next_node_number",
     "otp_node",
+    "pyekka_cluster",
     "pyekka_erl_ebin",
     "pyekka_node",
     "pyekka_node_process",
@@ -404,6 +407,33 @@ async def pyekka_node_process(
     finally:
         for proc in reversed(started):
             await proc.kill()
+
+
+@pytest.fixture
+async def pyekka_cluster(pyekka_node: Callable[..., Any]) -> AsyncIterator[Callable[..., Any]]:
+    """Form ekka clusters of in-process pyekka nodes: ``members = await
+    pyekka_cluster(3, options=MemberOptions(...), name="py")`` starts the nodes, joins
+    them and waits until all agree (see :func:`pyekka.testing.clusters.form_cluster`);
+    every member is stopped afterwards, before its node."""
+    formed: list[ClusterMember] = []
+
+    async def form(
+        count: int = 3,
+        *,
+        options: MemberOptions | None = None,
+        name: str = "py",
+        **node_options: Any,
+    ) -> list[ClusterMember]:
+        nodes = [await pyekka_node(name, **node_options) for _ in range(count)]
+        members = await form_cluster(nodes, options)
+        formed.extend(members)
+        return members
+
+    try:
+        yield form
+    finally:
+        for member in reversed(formed):
+            await member.stop()
 
 
 @pytest.fixture
