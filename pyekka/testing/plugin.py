@@ -84,7 +84,7 @@ __all__ = [
 
 HOST = "127.0.0.1"
 COOKIE = "pyekka-test-cookie"
-PORT_BLOCK = 400
+PORT_BLOCK = 2000
 """How many ports (hence nodes) a session may use from ``pyekka_port_base`` on."""
 START_TIMEOUT = 30.0
 
