@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pyekka.cluster.app import MemberOptions, describe_event, start_member
-from pyekka.cluster.ctl import LockOutcome
 from pyekka.cluster.events import MnesiaEvent, NodeEvent, PartitionEvent
+from pyekka.cluster.lock import LockType
 from pyekka.cluster.member import MemberStatus
 from pyekka.cluster.service_autoheal import AutohealSettings
 from pyekka.term.types import Atom
+from pyekka.testing.clusters import form_cluster
 
 A = Atom
 
@@ -84,7 +85,7 @@ async def test_members_wire_services_hold_ctl_locks_and_rejoin(
         await m1.stop()
 
 
-async def test_a_ctl_lock_is_still_subject_to_ekkas_lease(make_py: Any) -> None:
+async def test_a_ctl_lock_outlives_the_lease_that_kills_other_owners(make_py: Any) -> None:
     node = await make_py()
     member = await start_member(node, MemberOptions(lease_ms=100))
     try:
@@ -94,12 +95,51 @@ async def test_a_ctl_lock_is_still_subject_to_ekkas_lease(make_py: Any) -> None:
         assert held is not None
         holder = node.runtime.process(held.owner)
         assert holder is not None
+        # an ordinary owner taking a lock at the same time goes through the same lease
+        # checks and is killed by them, as in ekka ...
+        plain = node.spawn(_idle)
+        ok, _ = await member.locker.acquire(b"y", LockType.LOCAL, owner=plain.pid)
+        assert ok is True
         async with asyncio.timeout(10):
-            assert await holder.wait() == A("killed")  # by the lease check, as in ekka
+            assert await plain.wait() == A("killed")
+        # ... while the ctl holder is pinned: still alive, still holding, until unlock
+        assert holder.is_alive
+        assert member.locker_service.lookup(b"x") == held
+        assert member.locker_service.is_pinned(holder.pid) is True
+        assert await member.ctl.unlock(b"x", A("local")) == (True, [node.name])
         assert member.locker_service.lookup(b"x") is None
-        lost = await member.ctl.unlock(b"x", A("local"))
-        assert lost == (A("error"), (A("lost"), A("killed")))
-        assert LockOutcome.from_term(lost).lost == "killed"
+        assert member.locker_service.is_pinned(holder.pid) is False
         assert await member.ctl.unlock(b"x", A("local")) == (A("error"), A("not_locked"))
     finally:
         await member.stop()
+
+
+async def _idle(proc: Any) -> None:
+    await proc.receive()
+
+
+async def test_an_all_ctl_lock_outlives_the_lease_on_every_server(make_py: Any) -> None:
+    nodes = [await make_py() for _ in range(3)]
+    members = await form_cluster(nodes, MemberOptions(lease_ms=100))
+    try:
+        first = members[0]
+        assert first.ctl is not None
+        granted = await first.ctl.lock(b"q", A("all"))
+        assert granted[0] is True and set(granted[1]) == {n.name for n in nodes}
+        # a plain owner on the same node with an `all` lock is killed by the other
+        # servers' lease checks (they ask its node first, and it is not pinned)
+        plain = first.node.spawn(_idle)
+        ok, _ = await first.locker.acquire(b"r", LockType.ALL, owner=plain.pid)
+        assert ok is True
+        async with asyncio.timeout(10):
+            assert await plain.wait() == A("killed")
+        for member in members:
+            held = member.locker_service.lookup(b"q")
+            assert held is not None and first.node.runtime.is_alive(held.owner)
+        released = await first.ctl.unlock(b"q", A("all"))
+        assert released[0] is True
+        for member in members:
+            assert member.locker_service.lookup(b"q") is None
+    finally:
+        for member in reversed(members):
+            await member.stop()

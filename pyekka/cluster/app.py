@@ -158,7 +158,7 @@ async def start_member(
     locker = Locker(node, cluster)
     ctl = None
     if options.ctl:
-        ctl = CtlServer(cluster, locker)
+        ctl = CtlServer(cluster, locker, locker_service)
         ctl.register()
     return ClusterMember(node, cluster, locker_service, monitor, locker, ctl, options)
 

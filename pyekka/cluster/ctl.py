@@ -24,10 +24,12 @@ is owned by a holder process on the member, one per ``(Resource, Type)``, which
 lives until ``unlock/2`` with the same resource and type releases the lock on the
 same member (or the member stops): the lock outlives the caller. Locking again a
 resource the holder owns is ekka's re-acquire by the same owner (granted; the lease
-is not renewed). ekka's lease still applies: a lock server kills an owner that has
-held a lock for longer than the lease (15 s) at two lease checks in a row (every
-30 s), so a ctl lock lasts 45 to 75 s at most; ``unlock`` then answers
-``{error, {lost, killed}}``.
+is not renewed). The holder is *pinned*: ekka's lease check kills an owner that has
+held a lock for longer than the lease (15 s) at two checks in a row, but a pyekka lock
+server first asks the owner's node (``pyekka_locker:is_pinned/1``) and spares a
+pinned holder, so a ctl lock lasts until ``unlock``. A genuine ekka server does not
+ask: a ctl lock that involves genuine nodes (``quorum``/``all`` in a mixed cluster)
+is still killed by their lease, and ``unlock`` then answers ``{error, {lost, killed}}``.
 
 **Client side.** :func:`ctl_call` runs one of these functions from a temporary hidden
 node (:mod:`pyekka.node.cli_support`); :func:`member_json` and :func:`status_json`
@@ -56,6 +58,7 @@ from pyekka.term.types import Atom
 if TYPE_CHECKING:
     from pyekka.cluster.cluster import Cluster
     from pyekka.cluster.locker import Locker
+    from pyekka.cluster.service_locker import LockerService
     from pyekka.node.process import Process
 
 __all__ = [
@@ -125,9 +128,10 @@ async def _hold(proc: Process) -> None:
 class CtlServer:
     """The ``pyekka_ctl`` functions of one member (see the module doc)."""
 
-    def __init__(self, cluster: Cluster, locker: Locker) -> None:
+    def __init__(self, cluster: Cluster, locker: Locker, pins: LockerService | None = None) -> None:
         self.cluster = cluster
         self.locker = locker
+        self.pins = pins
         self._holders: dict[tuple[bytes, LockType], tuple[Any, Process]] = {}
 
     def _functions(self) -> list[tuple[str, Callable[..., Any]]]:
@@ -219,6 +223,8 @@ class CtlServer:
             raise
         if result[0] is True:
             self._holders[key] = (resource, holder)
+            if self.pins is not None:
+                self.pins.pin(holder.pid)
         elif fresh:
             await _stop(holder)
         return result
@@ -239,6 +245,8 @@ class CtlServer:
         try:
             return await self.locker.release(resource, kind, owner=holder.pid)
         finally:
+            if self.pins is not None:
+                self.pins.unpin(holder.pid)
             await _stop(holder)
 
 

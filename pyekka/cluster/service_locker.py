@@ -74,6 +74,12 @@ PROCESS_INFO_ITEMS = [Atom("status"), Atom("message_queue_len"), Atom("current_s
 
 _ERLANG = Atom("erlang")
 _PROCESS_INFO = Atom("process_info")
+PYEKKA_LOCKER = Atom("pyekka_locker")
+IS_PINNED = Atom("is_pinned")
+"""``pyekka_locker:is_pinned(Owner)``: a pyekka lease check asks the owner's node
+before killing it; ``true`` spares an owner that holds its locks on purpose until it
+releases them (the locks of ``pyekka ctl lock``). Genuine ekka nodes do not ask, and an
+owner on a genuine node never answers ``true``."""
 _FUNCTION_CLAUSE = Atom("function_clause")
 _STOP = Atom("stop")
 _OK = Atom("ok")
@@ -278,6 +284,7 @@ class LockerService:
         self._servers: dict[Atom, LockerServer] = {}
         self._changed = asyncio.Event()
         self._registered_process_info = False
+        self._pinned: set[Pid] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -292,6 +299,7 @@ class LockerService:
         functions = self.node.functions
         functions.register(EKKA_LOCKER, ACQUIRE_LOCK, self.acquire_lock)
         functions.register(EKKA_LOCKER, RELEASE_LOCK, self.release_lock)
+        functions.register(PYEKKA_LOCKER, IS_PINNED, self.is_pinned)
         if functions.lookup(_ERLANG, _PROCESS_INFO, 2) is None:
             functions.register(_ERLANG, _PROCESS_INFO, self._process_info)
             self._registered_process_info = True
@@ -310,6 +318,7 @@ class LockerService:
         if withdraw:
             self.node.functions.unregister(EKKA_LOCKER, ACQUIRE_LOCK)
             self.node.functions.unregister(EKKA_LOCKER, RELEASE_LOCK)
+            self.node.functions.unregister(PYEKKA_LOCKER, IS_PINNED)
             if self._registered_process_info:
                 self.node.functions.unregister(_ERLANG, _PROCESS_INFO)
                 self._registered_process_info = False
@@ -437,7 +446,38 @@ class LockerService:
 
     # -- lease enforcement ------------------------------------------------------------
 
+    # -- pinned owners (a pyekka extension of the lease) ---------------------------------
+
+    def pin(self, owner: Pid) -> None:
+        """Spare the local process ``owner`` from pyekka lease checks until :meth:`unpin`
+        or its end: it holds its locks until it releases them (see :data:`IS_PINNED`)."""
+        self._pinned.add(owner)
+
+    def unpin(self, owner: Pid) -> None:
+        """Undo :meth:`pin`."""
+        self._pinned.discard(owner)
+
+    def is_pinned(self, owner: Any) -> bool:
+        """``pyekka_locker:is_pinned/1``: whether ``owner`` is a live pinned process here."""
+        if type(owner) is not Pid or owner not in self._pinned:
+            return False
+        if self.node.runtime.is_alive(owner):
+            return True
+        self._pinned.discard(owner)
+        return False
+
     async def _force_kill(self, proc: Process, name: Atom, owner: Pid, resource: Any) -> None:
+        pinned = await self.node.rpc(
+            owner.node, PYEKKA_LOCKER, IS_PINNED, [owner], timeout=_PROCESS_INFO_TIMEOUT
+        )
+        if pinned is True:
+            log.debug(
+                "locker %s: %s holds %s past the lease on purpose (pinned)",
+                name.name,
+                format_pid(owner),
+                format_term(resource),
+            )
+            return
         log.error(
             "locker %s: killing %s, which has held %s for too long",
             name.name,
