@@ -1,7 +1,19 @@
-"""ekka 0.8.1.9's cluster decisions as pure functions and pure state (no I/O, no asyncio).
+"""ekka 0.8.1.9's cluster layer: pure decision modules and the services built on them.
 
-The services (membership process, node monitor, autoheal, autoclean, locker server)
-call these modules and carry their decisions out:
+The services (import them from their modules; the package itself re-exports only
+the pure parts, so that importing it starts nothing):
+
+* :mod:`~pyekka.cluster.cluster`: :class:`Cluster`, pyekka's ``ekka`` application.
+* :mod:`~pyekka.cluster.cluster_view`: the replicated cluster view (pyekka's mnesia).
+* :mod:`~pyekka.cluster.service_membership`: the ``ekka_membership`` process.
+* :mod:`~pyekka.cluster.service_node_monitor`, :mod:`~pyekka.cluster.service_autoheal`,
+  :mod:`~pyekka.cluster.service_autoclean`: node monitor, autoheal, autoclean.
+* :mod:`~pyekka.cluster.service_locker`, :mod:`~pyekka.cluster.locker`: ``ekka_locker``.
+* :mod:`~pyekka.cluster.rpc_surface`: the RPCs genuine ekka nodes make.
+* :mod:`~pyekka.cluster.app`: one running member, all of the above wired together;
+  :mod:`~pyekka.cluster.ctl`: the ``pyekka_ctl`` functions behind ``pyekka ctl``.
+
+The pure modules (no I/O, no asyncio), whose decisions the services carry out:
 
 * :mod:`~pyekka.cluster.guid`: ekka_guid's layout and pyekka's guid policy.
 * :mod:`~pyekka.cluster.member`: the ``#member{}`` 8-tuple and ekka's timestamps.
