@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import math
-import signal
 import socket
 import sys
 import tempfile
@@ -37,6 +35,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from _run import run_and_report  # noqa: E402  (bench/ is this script's sys.path[0])
 
 from pyekka.cluster.app import ClusterMember, MemberOptions, start_member  # noqa: E402
 from pyekka.cluster.constants import (  # noqa: E402
@@ -413,18 +413,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _main(args: argparse.Namespace) -> dict[str, Any]:
-    # SIGTERM ends the run as Ctrl-C does: every node is stopped on the way out.
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await run_bench(args)
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the report."""
     args = parse_args(argv)
@@ -434,17 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     else:  # partitions are logged as critical: expected here
         logger.addHandler(logging.NullHandler())
         logger.propagate = False
-    try:
-        report = asyncio.run(_main(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("cluster_bench: interrupted; every node was stopped", file=sys.stderr)
-        return 130
-    if args.json:
-        json.dump(to_json(report), sys.stdout, indent=2)
-        print()
-    else:
-        print_report(report)
-    return 0
+    return run_and_report("cluster_bench", args, run_bench, to_json, print_report)
 
 
 if __name__ == "__main__":
