@@ -180,8 +180,9 @@ def erlang_node(otp: OtpRuntime, epmd_port: int, *extra: str) -> Iterator[subpro
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: the VM and its helpers
         proc.wait(TIMEOUT)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
 
 
 # ------------------------------------------------------------------ socket drivers

@@ -62,6 +62,12 @@ _PROBE_EXPR = (
 )
 _PROBE_TIMEOUT = 60.0
 
+_HALT_ON_EOF = (
+    "spawn(fun() -> (fun Loop() -> case io:get_line('') of "
+    "eof -> erlang:halt(); {error, _} -> erlang:halt(); _ -> Loop() end end)() end)"
+)
+"""An ``-eval`` that halts the VM when its standard input closes (:meth:`OtpRuntime.start`)."""
+
 
 class OtpError(RuntimeError):
     """A runtime that cannot be used: missing, broken, died, or timed out."""
@@ -173,10 +179,19 @@ class OtpRuntime:
         return [str(self.erl), "-noinput", *args]
 
     def start(self, *args: str, **popen_kwargs: Any) -> subprocess.Popen:
-        """Start ``erl -noinput ARGS`` in its own process group (the caller must end it)."""
+        """Start ``erl -noinput ARGS`` in its own process group (the caller must end it).
+
+        Unless the caller passes ``stdin``, the VM is tied to this process: it reads
+        a pipe whose other end only this process holds and halts when the pipe
+        closes, so a VM never outlives a test run that was killed (``SIGKILL``
+        included). Callers that pass ``stdin`` get a plain ``-noinput`` VM.
+        """
         popen_kwargs.setdefault("env", clean_env())
         popen_kwargs.setdefault("start_new_session", True)
-        return subprocess.Popen(self.command(*args), **popen_kwargs)
+        if "stdin" in popen_kwargs:
+            return subprocess.Popen(self.command(*args), **popen_kwargs)
+        argv = [str(self.erl), "-noshell", "-eval", _HALT_ON_EOF, *args]
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, **popen_kwargs)
 
     def eval_text(
         self, expr: str, *, code_paths: Iterable[Path] = (), timeout: float = 60.0
