@@ -29,6 +29,11 @@ SAMPLES: dict[str, tuple[str, str, Any]] = {
     "cluster.autoheal": ("20s", "20000", 20000),
     "cluster.autoclean": ("1h30m", "5400000", 5_400_000),
     "cluster.proto_dist": ("inet6_tcp", "inet6_tcp", "inet6_tcp"),
+    "cluster.autocluster.interval": ("200ms", "200", 200),
+    "cluster.autocluster.ignore_delay": ("1.5s", "1500", 1500),
+    "cluster.autocluster.ready_timeout": ("2s", "2000", 2000),
+    "cluster.autocluster.member_timeout": ("1m", "60000", 60_000),
+    "cluster.autocluster.ping_timeout": ("750ms", "750", 750),
     "cluster.static.seeds": (
         "a@h1, b@h2",
         "['a@h1', 'b@h2']",
@@ -102,6 +107,8 @@ def setting_of(settings: Settings, key: Key) -> Any:
         return settings.cluster.discovery.strategy
     if key.strategy is not None:
         return getattr(settings.cluster.discovery, key.field)
+    if key.group is not None:
+        return getattr(getattr(settings.cluster, key.group), key.field)
     section = settings.node if key.name.startswith("node.") else settings.cluster
     return getattr(section, key.field)
 
@@ -123,7 +130,10 @@ def erlang_text(key: Key) -> str:
     if key.name == "cluster.discovery":
         return f"[{{ekka, [{{cluster_discovery, {SAMPLES[key.name][1]}}}]}}]."
     if key.strategy is None:
-        return f"[{{{key.app}, [{{{key.path[0]}, {SAMPLES[key.name][1]}}}]}}]."
+        entry = f"{{{key.path[-1]}, {SAMPLES[key.name][1]}}}"
+        for outer in reversed(key.path[:-1]):  # {pyekka, [{autocluster, [...]}]}
+            entry = f"{{{outer}, [{entry}]}}"
+        return f"[{{{key.app}, [{entry}]}}]."
     options = []
     for other in REQUIRED_SAMPLES.get(key.strategy, ()):
         if other != key.name:

@@ -46,7 +46,23 @@ def test_sections_cover_every_strategy_and_mark_extensions() -> None:
     rows = _rows()
     for key in KEYS:
         marked = "*(pyekka extension: not in ekka 0.8.1.9)*" in rows[key.name][5]
-        assert marked == (not key.ekka and key.app == "ekka"), key.name
+        assert marked == (not key.ekka and not key.name.startswith("node.")), key.name
+    assert (
+        "## Autocluster loop (`cluster.autocluster.*` and `{pyekka, [{autocluster, [...]}]}`)"
+        in text
+    )
+    cluster = text.split("## Cluster ")[1].split("## Autocluster loop")[0]
+    assert "cluster.autocluster." not in cluster  # only in its own section
+
+
+def test_autocluster_timings_show_ekka_defaults() -> None:
+    rows = _rows()
+    assert rows["cluster.autocluster.interval"][1] == "`pyekka.autocluster.interval`"
+    assert rows["cluster.autocluster.interval"][4] == "`5s`"
+    assert rows["cluster.autocluster.ignore_delay"][4] == "`3s`"
+    assert rows["cluster.autocluster.ready_timeout"][4] == "`10s`"
+    assert rows["cluster.autocluster.member_timeout"][4] == "`30s`"
+    assert rows["cluster.autocluster.ping_timeout"][4] == "`10s`"
 
 
 def test_module_prints_the_reference() -> None:

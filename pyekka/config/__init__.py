@@ -18,6 +18,7 @@ from pyekka.config.loader import load_config, read_overrides
 from pyekka.config.reference import reference_markdown
 from pyekka.config.schema import AUTOHEAL_DEFAULT_DELAY_MS, KEYS, STRATEGIES, Key
 from pyekka.config.settings import (
+    AutoclusterSettings,
     ClusterSettings,
     Discovery,
     DnsDiscovery,
@@ -35,6 +36,7 @@ __all__ = [
     "AUTOHEAL_DEFAULT_DELAY_MS",
     "KEYS",
     "STRATEGIES",
+    "AutoclusterSettings",
     "ClusterSettings",
     "ConfigError",
     "Discovery",

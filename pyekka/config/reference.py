@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyekka.config.schema import ENV_PREFIX, KEYS, REQUIRED, SAME, STRATEGIES, Key
+from pyekka.config.schema import (
+    AUTOCLUSTER_GROUP,
+    ENV_PREFIX,
+    KEYS,
+    REQUIRED,
+    SAME,
+    STRATEGIES,
+    Key,
+)
 from pyekka.term.text import format_term
 
 __all__ = ["reference_markdown"]
@@ -39,11 +47,28 @@ to `.config` files. *required* keys must be set when their strategy is selected.
 Keys of a strategy other than the selected one are checked, then ignored.
 """
 
-_SECTIONS = (
-    ("Node", "node.*` and `{pyekka, [...]}", None),
-    ("Cluster", "cluster.*` and `{ekka, [...]}", None),
-    *((f"Discovery: {s}", f"cluster.{s}.*", s) for s in STRATEGIES if s != "manual"),
+_AUTOCLUSTER_INTRO = """\
+pyekka's own keys, under `{pyekka, [{autocluster, [...]}]}` in a `sys.config` file:
+the timings of the autocluster loop, which genuine ekka 0.8.1.9 hard-codes. Their
+defaults are ekka's values; shorter ones make a test cluster form faster.
+"""
+
+# (title, scope, strategy, group, intro)
+_SECTIONS: tuple[tuple[str, str, str | None, str | None, str], ...] = (
+    ("Node", "node.*` and `{pyekka, [...]}", None, None, ""),
+    ("Cluster", "cluster.*` and `{ekka, [...]}", None, None, ""),
+    (
+        "Autocluster loop",
+        f"{AUTOCLUSTER_GROUP}*` and `{{pyekka, [{{autocluster, [...]}}]}}",
+        None,
+        "autocluster",
+        _AUTOCLUSTER_INTRO,
+    ),
+    *((f"Discovery: {s}", f"cluster.{s}.*", s, None, "") for s in STRATEGIES if s != "manual"),
 )
+
+
+_EXTENSION = " *(pyekka extension: not in ekka 0.8.1.9)*"
 
 
 def _cell(text: str) -> str:
@@ -89,8 +114,7 @@ def _row(key: Key) -> str:
         f"`{key.env_var}`",
         _type(key),
         _default(key),
-        key.doc
-        + ("" if key.ekka or key.app == "pyekka" else " *(pyekka extension: not in ekka 0.8.1.9)*"),
+        key.doc + ("" if key.ekka or key.name.startswith("node.") else _EXTENSION),
     ]
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
@@ -98,12 +122,17 @@ def _row(key: Key) -> str:
 def reference_markdown() -> str:
     """The reference of every configuration key, as a Markdown document."""
     out = [_INTRO]
-    for title, scope, strategy in _SECTIONS:
-        if strategy is None:
-            keys = [k for k in KEYS if k.strategy is None and k.name.startswith(title.lower())]
-        else:
+    for title, scope, strategy, group, intro in _SECTIONS:
+        if strategy is not None:
             keys = [k for k in KEYS if k.strategy == strategy]
+        elif group is not None:
+            keys = [k for k in KEYS if k.group == group]
+        else:
+            prefix = title.lower() + "."
+            keys = [k for k in KEYS if not (k.strategy or k.group) and k.name.startswith(prefix)]
         out.append(f"\n## {title} (`{scope}`)\n")
+        if intro:
+            out.append(intro)
         out.append("| `.conf` key | `sys.config` | environment | type | default | description |")
         out.append("|---|---|---|---|---|---|")
         out.extend(_row(k) for k in keys)

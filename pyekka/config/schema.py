@@ -3,8 +3,9 @@
 This table is the single source of the configuration: the readers, the defaults of
 :class:`~pyekka.config.settings.Settings` and the generated reference all come from
 it. The ``cluster.*`` keys are those of ekka 0.8.1.9's cuttlefish schema
-(``priv/ekka.schema``); the ``node.*`` keys and the keys marked as pyekka
-extensions are pyekka's own.
+(``priv/ekka.schema``); the ``node.*`` keys, the ``cluster.autocluster.*`` keys
+(the timings of the autocluster loop, which ekka hard-codes; their defaults are
+ekka's values) and the keys marked as pyekka extensions are pyekka's own.
 
 Defaults come in two columns because genuine ekka has two: ``default`` is what
 ekka's cuttlefish schema (and its translation) gives when a ``.conf`` file leaves a
@@ -38,6 +39,7 @@ from pyekka.config.values import (
 from pyekka.dist.names import EKKA_BASE_PORT
 
 __all__ = [
+    "AUTOCLUSTER_GROUP",
     "AUTOHEAL_DEFAULT_DELAY_MS",
     "ENV_PREFIX",
     "KEYS",
@@ -50,6 +52,8 @@ __all__ = [
 
 #: ekka's partition-confirmation delay when ``cluster_autoheal`` is ``true``.
 AUTOHEAL_DEFAULT_DELAY_MS = 15_000
+#: The ``.conf`` prefix of the autocluster-loop timings (``ClusterSettings.autocluster``).
+AUTOCLUSTER_GROUP = "cluster.autocluster."
 #: Environment variables ``PYEKKA_<KEY>`` override keys (``.`` written ``__``).
 ENV_PREFIX = "PYEKKA_"
 #: The discovery strategies, in ekka's order.
@@ -79,7 +83,8 @@ class Key:
     ``name`` is the ``.conf`` key; ``app`` and ``path`` its place in a ``sys.config``
     file (``{App, [{path[0], ...}]}``, the strategy options nested under
     ``cluster_discovery``); ``strategy`` the discovery strategy it configures;
-    ``ekka`` whether genuine ekka 0.8.1.9 knows it.
+    ``ekka`` whether genuine ekka 0.8.1.9 knows it; ``group`` the sub-section of the
+    cluster settings that holds it (``autocluster``), if any.
     """
 
     name: str
@@ -91,6 +96,7 @@ class Key:
     path: tuple[str, ...] = ()
     strategy: str | None = None
     ekka: bool = True
+    group: str | None = None
 
     def default_for(self, syntax: str) -> Any:
         """The default of this key in a ``"conf"`` or ``"config"`` file."""
@@ -102,7 +108,7 @@ class Key:
     def field(self) -> str:
         """The attribute of the settings object that holds this key."""
         parts = self.name.split(".")
-        return "_".join(parts[2:] if self.strategy else parts[1:])
+        return "_".join(parts[2:] if self.strategy or self.group else parts[1:])
 
     @property
     def env_var(self) -> str:
@@ -123,6 +129,20 @@ def _cluster(
     name: str, path: str, type: ValueType, doc: str, default: Any, app_default: Any = SAME
 ) -> Key:
     return Key(f"cluster.{name}", type, doc, default, app_default, path=(path,))
+
+
+def _autocluster(name: str, doc: str, default_ms: int) -> Key:
+    """A timing of the autocluster loop: ``{pyekka, [{autocluster, [{Name, Ms}]}]}``."""
+    return Key(
+        f"{AUTOCLUSTER_GROUP}{name}",
+        Duration(minimum=1),
+        doc,
+        default_ms,
+        app="pyekka",
+        path=("autocluster", name),
+        ekka=False,
+        group="autocluster",
+    )
 
 
 def _option(
@@ -256,6 +276,36 @@ KEYS: tuple[Key, ...] = (
         Enum("inet_tcp", "inet6_tcp", "inet_tls"),
         "The distribution carrier of ekka's epmd-less mode: TCP over IPv4 or IPv6, or TLS.",
         "inet_tcp",
+    ),
+    # -- the autocluster loop (pyekka: ekka hard-codes these) ----------------------------
+    _autocluster(
+        "interval",
+        "Time between two autocluster rounds while the node is not in a cluster (ekka: 5 s).",
+        5000,
+    ),
+    _autocluster(
+        "ignore_delay",
+        "A strategy without a lock (static, dns, k8s, mcast) waits a random time "
+        "between 1 ms and this before discovering (ekka: 3 s).",
+        3000,
+    ),
+    _autocluster(
+        "ready_timeout",
+        "How long a round waits for the cluster's services to run before going on "
+        "(ekka: 10 tries 1 s apart).",
+        10_000,
+    ),
+    _autocluster(
+        "member_timeout",
+        "Timeout of the `ekka_membership:local_member()` calls that pick the oldest "
+        "discovered node to join (ekka's multicall: 30 s).",
+        30_000,
+    ),
+    _autocluster(
+        "ping_timeout",
+        "Timeout of the ping that tells whether a discovered node is alive (ekka's "
+        "`net_adm:ping/1` is bounded by the kernel's connection setup time).",
+        10_000,
     ),
     # -- static -------------------------------------------------------------------------
     _option(

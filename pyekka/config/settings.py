@@ -2,7 +2,8 @@
 
 :class:`Settings` is what every reader produces: ``settings.node`` (the node's own
 name, cookie, distribution ports, ...) and ``settings.cluster`` (ekka's cluster
-settings, with ``settings.cluster.discovery`` one of the strategy classes below).
+settings, with ``settings.cluster.discovery`` one of the strategy classes below and
+``settings.cluster.autocluster`` the timings of the autocluster loop).
 Every field is a key of :data:`pyekka.config.schema.KEYS`, which holds its type,
 defaults and documentation; the defaults of these classes are the ``.conf``
 defaults (ekka's cuttlefish schema), so ``Settings()`` is a node started without
@@ -16,9 +17,17 @@ from dataclasses import MISSING, dataclass, field
 from typing import Any, ClassVar
 
 from pyekka.config.errors import ConfigError, Origin
-from pyekka.config.schema import AUTOHEAL_DEFAULT_DELAY_MS, BY_NAME, KEYS, REQUIRED, Key
+from pyekka.config.schema import (
+    AUTOCLUSTER_GROUP,
+    AUTOHEAL_DEFAULT_DELAY_MS,
+    BY_NAME,
+    KEYS,
+    REQUIRED,
+    Key,
+)
 
 __all__ = [
+    "AutoclusterSettings",
     "ClusterSettings",
     "Discovery",
     "DnsDiscovery",
@@ -143,12 +152,28 @@ _STRATEGY_CLASSES: dict[str, type] = {
 
 
 @dataclass(frozen=True, kw_only=True)
+class AutoclusterSettings:
+    """``cluster.autocluster.*`` (pyekka): the autocluster loop's timings, in ms.
+
+    ``{pyekka, [{autocluster, [...]}]}`` in a ``sys.config``; the defaults are the
+    values ekka 0.8.1.9 hard-codes.
+    """
+
+    interval: int = _default("cluster.autocluster.interval")
+    ignore_delay: int = _default("cluster.autocluster.ignore_delay")
+    ready_timeout: int = _default("cluster.autocluster.ready_timeout")
+    member_timeout: int = _default("cluster.autocluster.member_timeout")
+    ping_timeout: int = _default("cluster.autocluster.ping_timeout")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ClusterSettings:
     """ekka's cluster settings: ``cluster.*`` keys (``{ekka, [...]}`` in a ``sys.config``).
 
     ``name`` is ``None`` when a ``sys.config`` leaves ``cluster_name`` unset (see
     its entry in the reference); ``autoheal`` is ekka's ``cluster_autoheal`` value
-    (``True``, ``False`` or a delay in ms); ``autoclean`` a time in ms or ``None``.
+    (``True``, ``False`` or a delay in ms); ``autoclean`` a time in ms or ``None``;
+    ``autocluster`` the loop's timings (pyekka's keys, not ekka's).
     """
 
     name: str | None = _default("cluster.name")
@@ -157,6 +182,7 @@ class ClusterSettings:
     autoheal: bool | int = _default("cluster.autoheal")
     autoclean: int | None = _default("cluster.autoclean")
     proto_dist: str = _default("cluster.proto_dist")
+    autocluster: AutoclusterSettings = field(default_factory=AutoclusterSettings)
 
     @property
     def autoheal_delay_ms(self) -> int | None:
@@ -227,12 +253,17 @@ def build_settings(
         return {
             k.field: get(k)
             for k in KEYS
-            if k.strategy is None and k.name.startswith(prefix) and k.name != "cluster.discovery"
+            if k.strategy is None
+            and k.name.startswith(prefix)
+            and k.name != "cluster.discovery"
+            and (k.group is None or prefix == AUTOCLUSTER_GROUP)
         }
 
     return Settings(
         node=NodeSettings(**section("node.")),
         cluster=ClusterSettings(
-            discovery=_STRATEGY_CLASSES[strategy](**options), **section("cluster.")
+            discovery=_STRATEGY_CLASSES[strategy](**options),
+            autocluster=AutoclusterSettings(**section(AUTOCLUSTER_GROUP)),
+            **section("cluster."),
         ),
     )

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IGNORE_DELAY_MS",
     "MEMBER_CALL_TIMEOUT",
+    "PING_TIMEOUT",
     "READY_TIMEOUT",
     "RETRY_INTERVAL",
     "STATUS_FUNCTION",
@@ -288,9 +289,11 @@ class Autocluster:
 
     ``enabled=False`` is ekka's ``cluster_enable = false``. The timings default to
     ekka's (:data:`RETRY_INTERVAL`, :data:`IGNORE_DELAY_MS`, :data:`READY_TIMEOUT`,
-    :data:`MEMBER_CALL_TIMEOUT`); ``rng`` draws the random wait; ``on_round`` is
-    called with every :class:`RoundResult`. The autocluster owns the strategy:
-    :meth:`stop` closes it.
+    :data:`MEMBER_CALL_TIMEOUT`, :data:`PING_TIMEOUT`; a configured node takes them
+    from the ``cluster.autocluster.*`` keys, see
+    :func:`pyekka.discovery.run.autocluster_options`); ``rng`` draws the random
+    wait; ``on_round`` is called with every :class:`RoundResult`. The autocluster
+    owns the strategy: :meth:`stop` closes it.
     """
 
     def __init__(

@@ -6,7 +6,8 @@ The pieces, usable without the command line:
   :class:`~pyekka.config.settings.Settings` describes;
 * :func:`autoclustering_member`: the member (:func:`pyekka.cluster.app.serving_member`)
   plus an :class:`~pyekka.discovery.autocluster.Autocluster` running the configured
-  discovery strategy, reporting its rounds;
+  discovery strategy with the configured timings (:func:`autocluster_options`),
+  reporting its rounds;
 * for the command line: :func:`add_config_options` adds ``-c/--config FILE`` and
   ``--set KEY=VALUE`` to ``pyekka start``, :func:`given_flags` tells the node flags
   given from their defaults, and :func:`load_start_settings` reads the file with
@@ -27,6 +28,7 @@ from pyekka.cluster.app import ClusterMember, MemberOptions, serving_member
 from pyekka.cluster.cluster import ClusterError
 from pyekka.cluster.ctl import CTL_MODULE
 from pyekka.config import ConfigError, Settings, load_config
+from pyekka.config.values import format_duration
 from pyekka.discovery.autocluster import Autocluster, RoundResult
 from pyekka.discovery.factory import make_strategy
 from pyekka.node.cli_support import NodeSpec
@@ -39,6 +41,7 @@ __all__ = [
     "FLAG_KEYS",
     "ConfiguredMember",
     "add_config_options",
+    "autocluster_options",
     "autoclustering_member",
     "given_flags",
     "load_start_settings",
@@ -111,6 +114,32 @@ def member_options(settings: Settings, **extra: Any) -> MemberOptions:
     )
 
 
+def autocluster_options(settings: Settings) -> dict[str, Any]:
+    """The :class:`Autocluster` timings of ``settings.cluster.autocluster`` (keyword
+    arguments: seconds, and ``ignore_delay_ms``)."""
+    t = settings.cluster.autocluster
+    return {
+        "interval": t.interval / 1000,
+        "ignore_delay_ms": t.ignore_delay,
+        "ready_timeout": t.ready_timeout / 1000,
+        "member_timeout": t.member_timeout / 1000,
+        "ping_timeout": t.ping_timeout / 1000,
+    }
+
+
+def _timings_line(auto: Autocluster) -> str:
+    """The timings ``auto`` runs with, named as the ``cluster.autocluster.*`` keys."""
+    ms = {
+        "interval": round(auto.interval * 1000),
+        "ignore_delay": auto.ignore_delay_ms,
+        "ready_timeout": round(auto.ready_timeout * 1000),
+        "member_timeout": round(auto.member_timeout * 1000),
+        "ping_timeout": round(auto.ping_timeout * 1000),
+    }
+    shown = ", ".join(f"{name} {format_duration(value)}" for name, value in ms.items())
+    return f"autocluster timings: {shown}"
+
+
 @dataclass
 class ConfiguredMember:
     """A running member and its autocluster (see :func:`autoclustering_member`)."""
@@ -132,9 +161,11 @@ async def autoclustering_member(
     """Make the started ``node`` the member ``settings`` describe and autocluster it.
 
     ``report`` gets :func:`~pyekka.cluster.app.serving_member`'s lines, a line naming
-    the discovery strategy, and one line per autocluster round. ``options`` replaces
-    :func:`member_options`; ``autocluster`` holds more keyword arguments of
-    :class:`Autocluster` (shorter timings for tests). The member's
+    the discovery strategy, one with the loop's timings (when it runs) and one line
+    per autocluster round. ``options`` replaces :func:`member_options`; the timings
+    are ``settings.cluster.autocluster``'s (:func:`autocluster_options`), and
+    ``autocluster`` holds keyword arguments of :class:`Autocluster` that override
+    them (tests). The member's
     ``pyekka_ctl:leave()`` (``pyekka ctl leave``) becomes :meth:`Autocluster.leave`:
     leave, then unregister. On exit the rounds stop and the strategy is closed
     (without unregistering: an etcd key then expires, as in ekka).
@@ -153,11 +184,13 @@ async def autoclustering_member(
                 strategy,
                 enabled=settings.cluster.enable,
                 on_round=round_done,
-                **(autocluster or {}),
+                **{**autocluster_options(settings), **(autocluster or {})},
             )
             status = auto.status()
             enabled = "" if auto.enabled or strategy is None else " (cluster.enable is off)"
             report(f"discovery {status.strategy} {status.detail}".rstrip() + enabled)
+            if auto.enabled:
+                report(_timings_line(auto))
             try:
                 await auto.start()
                 if member.ctl is not None:
