@@ -13,6 +13,12 @@
 %% first view's running nodes, from the members a node of that view lists); the cast
 %% `{heal_partition, SplitView}' to `ekka_node_monitor' on it.
 %%
+%% As a genuine node whose `leader()' is a pyekka node: `confirm_partition/1' does,
+%% from the registered recorder process itself, what a genuine node monitor's
+%% `confirm_partition' does (rpc `ekka_node:is_running(Leader, ekka)', and only on
+%% `true' the cast `{report_partition, node()}'); `monitor_is_running/1' makes that
+%% rpc alone.
+%%
 %% As a genuine *reporter* or *peer*: `report_partition/1', `heal_partition/2',
 %% `heal_cluster/3' (ekka 0.8.1.14's order), `suspect/2', `heartbeat/1',
 %% `cast/2' (any term, for malformed casts), `partitions/1' and `call/2'.
@@ -20,7 +26,7 @@
 
 -export([start/0, stop/0, casts/0, wait_casts/3]).
 -export([cluster_views/1, check_view/1, check_confirm/1, split_view/2, coordinator/2]).
--export([leader_heal/1]).
+-export([leader_heal/1, confirm_partition/1, monitor_is_running/1]).
 -export([report_partition/1, heal_partition/2, heal_cluster/3, suspect/2, heartbeat/1]).
 -export([cast/2, call/2, partitions/1]).
 
@@ -63,6 +69,17 @@ loop(Casts, Waiters) ->
             loop(All, notify(All, Waiters));
         {'$gen_call', From, _Req} ->
             gen_server:reply(From, ignore),
+            loop(Casts, Waiters);
+        {probe, From, Ref, {is_running, Node}} ->
+            From ! {Ref, rpc:call(Node, ekka_node, is_running, [ekka])},
+            loop(Casts, Waiters);
+        {probe, From, Ref, {confirm_partition, Leader}} ->
+            Result = case rpc:call(Leader, ekka_node, is_running, [ekka]) of
+                         true -> gen_server:cast({?NAME, Leader}, {report_partition, node()}),
+                                 reported;
+                         Other -> {not_reported, Other}
+                     end,
+            From ! {Ref, Result},
             loop(Casts, Waiters);
         {probe, From, Ref, casts} ->
             From ! {Ref, lists:reverse(Casts)},
@@ -109,6 +126,14 @@ request(Req, Timeout) ->
             after Timeout -> {error, timeout}
             end
     end.
+
+%% @doc rpc:call(Node, ekka_node, is_running, [ekka]) made by the registered
+%% ekka_node_monitor recorder.
+monitor_is_running(Node) -> request({is_running, Node}, 30000).
+
+%% @doc A genuine node monitor's confirm_partition towards Leader, made by the
+%% registered recorder: reported, or {not_reported, IsRunningAnswer}.
+confirm_partition(Leader) -> request({confirm_partition, Leader}, 30000).
 
 %% -- checks made by the VM itself -------------------------------------------------
 

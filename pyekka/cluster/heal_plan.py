@@ -68,7 +68,9 @@ class HealPlan:
     reboot: tuple[Atom, ...]
     """Nodes the coordinator shuts down and reboots (in the order it does so)."""
     coordinator: Atom | None
-    """Where to cast :attr:`message` (to ``ekka_node_monitor``); ``None``: nobody can."""
+    """Where to cast :attr:`message` (to ``ekka_node_monitor``); ``None``: nobody can.
+    In the genuine domain's own plans, the pyekka leader that runs the heal itself
+    (:mod:`pyekka.cluster.autoheal_genuine`)."""
     message: Any
     """``{heal_partition, SplitView}`` (genuine) or ``{heal_cluster, Minority, SplitView}``."""
     genuine: bool

@@ -8,8 +8,10 @@ function                                    answer
 ==========================================  ==========================================
 ``ekka_node:is_running(App)``               ``true`` only for ``App = ekka``, while the
                                             services run, and to a caller that is a
-                                            pyekka member (:func:`~pyekka.cluster.
-                                            policy.is_running_reply`); else ``false``
+                                            pyekka member or a genuine node's
+                                            ``ekka_node_monitor`` (:func:`~pyekka.
+                                            cluster.policy.is_running_reply`); else
+                                            ``false``
 ``ekka_membership:local_member()``          the local ``#member{}`` 8-tuple
 ``ekka_membership:members/0,1``,            the table (8-tuples, node order), nodes
 ``nodelist/0,1``, ``lookup_member/1``,
@@ -43,7 +45,12 @@ from typing import TYPE_CHECKING, Any
 
 from pyekka.cluster.cluster_view import PYEKKA_CLUSTER, NodeKind
 from pyekka.cluster.member import MemberStatus
-from pyekka.cluster.policy import is_pyekka_member, is_running_reply
+from pyekka.cluster.policy import (
+    NODE_MONITOR_CHECK_TIMEOUT,
+    is_node_monitor_reply,
+    is_pyekka_member,
+    is_running_reply,
+)
 from pyekka.node.exits import BadArg
 from pyekka.node.functions import current_caller
 from pyekka.term.types import Atom, Pid
@@ -51,11 +58,19 @@ from pyekka.term.types import Atom, Pid
 if TYPE_CHECKING:
     from pyekka.cluster.cluster import Cluster
 
-__all__ = ["caller_is_pyekka", "register_rpc_surface", "unregister_rpc_surface"]
+__all__ = [
+    "caller_is_node_monitor",
+    "caller_is_pyekka",
+    "register_rpc_surface",
+    "unregister_rpc_surface",
+]
 
 A = Atom
 _OK = A("ok")
 _UNDEFINED = A("undefined")
+_ERLANG = A("erlang")
+_PROCESS_INFO = A("process_info")
+_REGISTERED_NAME = A("registered_name")
 _STATUSES = {"up": MemberStatus.UP, "down": MemberStatus.DOWN}
 
 
@@ -89,6 +104,20 @@ def caller_is_pyekka(cluster: Cluster, caller: Pid | None) -> bool:
     return entry is not None and is_pyekka_member(entry)
 
 
+async def caller_is_node_monitor(
+    cluster: Cluster, caller: Pid | None, timeout: float = NODE_MONITOR_CHECK_TIMEOUT
+) -> bool:
+    """Whether the calling process is registered as ``ekka_node_monitor`` on its own
+    node: rpc ``erlang:process_info(Caller, registered_name)`` there; ``False`` on
+    any doubt (no caller, a local one, no answer within ``timeout`` seconds)."""
+    if caller is None or caller.node == cluster.node.name:
+        return False
+    reply = await cluster.node.rpc(
+        caller.node, _ERLANG, _PROCESS_INFO, [caller, _REGISTERED_NAME], timeout
+    )
+    return is_node_monitor_reply(reply)
+
+
 def _functions(cluster: Cluster) -> list[tuple[str, str, Callable[..., Any]]]:
     membership = cluster.membership
     db = cluster.db
@@ -113,11 +142,17 @@ def _functions(cluster: Cluster) -> list[tuple[str, str, Callable[..., Any]]]:
         entry = table().lookup(_node(node))
         return False if entry is None else entry.to_term()
 
-    def is_running(app: Any) -> bool:
+    async def is_running(app: Any) -> bool:
+        caller = current_caller()
+        pyekka = caller_is_pyekka(cluster, caller)
+        if not is_running_reply(app, caller_is_pyekka=True, running=cluster.running):
+            return False  # not ekka, or not running: no need to ask the caller's node
+        monitor = not pyekka and await caller_is_node_monitor(cluster, caller)
         return is_running_reply(
             app,
-            caller_is_pyekka=caller_is_pyekka(cluster, current_caller()),
+            caller_is_pyekka=pyekka,
             running=cluster.running,
+            caller_is_node_monitor=monitor,
         )
 
     def cluster_nodes(which: Any) -> list[Atom]:

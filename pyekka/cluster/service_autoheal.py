@@ -32,9 +32,14 @@ pyekka's extension (off with ``genuine_only``):
   ``{heal_cluster, Minority, SplitView}`` (ekka 0.8.1.14's message) to a pyekka
   coordinator, which reboots ``Minority -- [node()]``.
 * A heal process never asks its own node to shut down.
+* Reports from **genuine** nodes (a pyekka node that is their ``leader()``) are a
+  separate domain: :mod:`pyekka.cluster.autoheal_genuine` builds their split view
+  from the genuine nodes' views only, after the same delay (timer
+  ``{autoheal, {create_splitview, node(), genuine}}``). Heal orders received from
+  other nodes never reboot a genuine node.
 
-Coordinators are always pyekka db nodes, so these casts never reach a genuine node
-(spec 15.G, 16.7); received ones are parsed by
+Coordinators of pyekka's own plans are always pyekka db nodes, so ``heal_cluster``
+never reaches a genuine node (spec 15.G, 16.7); received casts are parsed by
 :func:`~pyekka.cluster.monitor_messages.parse_monitor_cast` first.
 """
 
@@ -47,6 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pyekka.cluster.autoheal_genuine import GenuineAutoheal
 from pyekka.cluster.cluster_view import NodeKind
 from pyekka.cluster.constants import (
     AUTOHEAL_DEFAULT_DELAY_MS,
@@ -163,6 +169,8 @@ class Autoheal:
         """The heal process while it runs (ekka's ``#autoheal.proc``)."""
         self.role: str | None = None
         """``"leader"`` or ``"coordinator"`` once this node acted as one."""
+        self.genuine = GenuineAutoheal(self)
+        """The genuine nodes' domain (:mod:`pyekka.cluster.autoheal_genuine`)."""
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -176,11 +184,16 @@ class Autoheal:
     def close(self) -> None:
         """Cancel the pending timer (the heal process dies with its linked monitor)."""
         self._cancel_timer()
+        self.genuine.close()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def is_genuine(self, node: Atom) -> bool:
+        """Whether ``node`` is a genuine ekka node this cluster is attached to."""
+        return self._cluster.db.view.kind(node) is NodeKind.GENUINE
 
     # -- the leader ------------------------------------------------------------------
 
@@ -205,6 +218,9 @@ class Autoheal:
         if self.proc is not None:
             log.debug("a heal process runs: report of %s ignored", reporter.name)
             return
+        if self.is_genuine(reporter):
+            self.genuine.handle_report(reporter)
+            return
         if not self.is_leader():
             log.critical("I am not leader, but received partition report from %s", reporter.name)
             return
@@ -217,6 +233,8 @@ class Autoheal:
 
     def handle_timer(self, msg: Any) -> None:
         """The ``{autoheal, Msg}`` timer message."""
+        if self.genuine.handle_timer(msg):
+            return
         if type(msg) is tuple and len(msg) == 2 and msg[0] == CREATE_SPLITVIEW:
             if msg[1] == self._me:
                 self._timer = None
@@ -238,7 +256,7 @@ class Autoheal:
                 self.settings.delay_ms, (Atom("autoheal"), (CREATE_SPLITVIEW, self._me))
             )
             return
-        views = await self._cluster_views(db_nodes)
+        views = await self.cluster_views(db_nodes)
         bad = [n for n, v in views.items() if v is None]
         members = cluster.members()
         if self.settings.genuine_only:
@@ -274,7 +292,7 @@ class Autoheal:
         )
         self.monitor.cast(plan.coordinator, plan.message)
 
-    async def _cluster_views(self, nodes: Sequence[Atom]) -> dict[Atom, ClusterView | None]:
+    async def cluster_views(self, nodes: Sequence[Atom]) -> dict[Atom, ClusterView | None]:
         """``rpc:multicall(Nodes, ekka_mnesia, cluster_view, [], 30000)``; ``None`` for
         a node that did not answer with a view."""
         cluster = self._cluster
@@ -306,7 +324,7 @@ class Autoheal:
             return
         if action.reboot:
             log.info("Healing partition: %s", _views_text(views))
-            self._start_heal(action.reboot)
+            self.start_heal(action.reboot)
 
     def heal_cluster(self, minority: Sequence[Atom], split_view_term: Any) -> None:
         """``{heal_cluster, Minority, SplitView}`` (ekka 0.8.1.14+, pyekka's plans)."""
@@ -320,11 +338,27 @@ class Autoheal:
             format_term(split_view_term),
         )
         if reboot:
-            self._start_heal(reboot)
+            self.start_heal(reboot)
 
-    def _start_heal(self, nodes: tuple[Atom, ...]) -> None:
+    def start_heal(self, nodes: tuple[Atom, ...], *, genuine: bool = False) -> bool:
+        """Start the heal process that reboots ``nodes``; whether it started.
+
+        Genuine nodes are rebooted only with ``genuine`` (this node's own plan for
+        the genuine domain); an order received from elsewhere never reboots them.
+        """
+        if self.proc is not None:
+            log.critical("a heal process runs: not rebooting %s", _names(nodes))
+            return False
+        if not genuine:
+            spared = [n for n in nodes if self.is_genuine(n)]
+            if spared:
+                log.critical("autoheal: not asking genuine nodes to shut down: %s", _names(spared))
+                nodes = tuple(n for n in nodes if n not in spared)
+        if not nodes:
+            return False
         self.proc = self.monitor.proc_spawn_link(self._heal, nodes)
         self.role = "coordinator"
+        return True
 
     def handle_exit(self, pid: Pid, reason: Any) -> bool:
         """An ``'EXIT'`` from a linked process: whether it was the heal process."""

@@ -47,6 +47,8 @@ Differences from genuine 0.8.1.9:
 * Reports go to :func:`~pyekka.cluster.service_autoheal.find_autoheal_leader` (the
   oldest live pyekka member, never a genuine node), not blindly to ``leader()``,
   unless autoheal is ``genuine_only``; ``{heal_cluster, _, _}`` (0.8.1.14) is obeyed.
+* Reports from genuine nodes (this node is their ``leader()``) are healed as their
+  own domain (:mod:`pyekka.cluster.autoheal_genuine`).
 * Every cast is parsed by :func:`~pyekka.cluster.monitor_messages.parse_monitor_cast`
   first; malformed ones are logged and ignored, never a crash.
 """
