@@ -6,21 +6,21 @@ shared helpers of the ``test_discovery_autocluster_*`` modules.
   ekka's timings shortened) and stops everything it started.
 * :func:`one_cluster` waits (on cluster events, no polling) until the given nodes
   all see one cluster made of exactly them.
-* :func:`loopback_hosts`: one loopback address per node, for ``app@IP`` names.
+* :class:`LabNodes` runs ``pyekka start -c FILE`` subprocesses in the hosts of a
+  :class:`~pyekka.testing.netns.NetnsLab` (one address per node, for ``app@IP`` and
+  ``app@HOST`` names) and watches them from inside the lab with ``pyekka ctl``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from pyekka.cluster.cluster import Cluster
 from pyekka.config import Settings, load_config
@@ -28,8 +28,23 @@ from pyekka.discovery.autocluster import Autocluster, AutoclusterState
 from pyekka.discovery.run import ConfiguredMember, autoclustering_member, node_spec
 from pyekka.node.node import Node
 from pyekka.term.types import Atom
+from pyekka.testing.netns import LabHost, NetnsLab
+from pyekka.testing.processes import Completed, OsProcess, os_process, run_process
+from pyekka.testing.wait import wait_until
+from tests.cli_nodes import pyekka_argv
 
-__all__ = ["COOKIE", "FAST", "Fleet", "Running", "loopback_hosts", "one_cluster", "write_conf"]
+__all__ = [
+    "COOKIE",
+    "FAST",
+    "LAB_PORT",
+    "LAB_TIMINGS",
+    "Fleet",
+    "LabNode",
+    "LabNodes",
+    "Running",
+    "one_cluster",
+    "write_conf",
+]
 
 COOKIE = "autocluster-test-cookie"
 
@@ -148,23 +163,131 @@ async def one_cluster(nodes: list[Running], timeout: float = 30.0) -> None:
         raise AssertionError("\n".join(_describe(r) for r in nodes)) from None
 
 
-def loopback_hosts(count: int) -> list[str]:
-    """``127.0.0.1`` .. ``127.0.0.<count>``: strategies that name nodes ``app@IP``
-    (dns A records, k8s ``ip`` addresses) need one address per node; all are on
-    ``lo``. The project's tests use 127.0.0.1 only unless the developer opts in with
-    ``PYEKKA_TEST_LOOPBACK_ALIASES=1`` (the proper home of these tests is a set of
-    network namespaces, one per node). Skips the test otherwise, and where the extra
-    loopback addresses cannot be bound."""
-    if os.environ.get("PYEKKA_TEST_LOOPBACK_ALIASES") != "1":
-        pytest.skip(
-            "needs one loopback address per node (app@IP names); tests stay on 127.0.0.1 "
-            "unless PYEKKA_TEST_LOOPBACK_ALIASES=1"
+# -- pyekka start subprocesses in a namespace lab --------------------------------------
+
+LAB_PORT = 4370
+"""Every lab node is alone in its host: all listen on ekka's base port (no epmd)."""
+
+LAB_TIMINGS: dict[str, Any] = {
+    "cluster.autocluster.interval": "300ms",
+    "cluster.autocluster.ignore_delay": "300ms",
+    "cluster.autocluster.ready_timeout": "5s",
+    "cluster.autocluster.member_timeout": "5s",
+    "cluster.autocluster.ping_timeout": "3s",
+}
+"""Configuration keys written into every lab node's file: the autocluster timings of
+:data:`FAST`, for ``pyekka start -c FILE`` nodes."""
+
+CLUSTER_TIMEOUT = 90.0
+"""Seconds for lab nodes to agree on one cluster (two busy cores)."""
+
+_IN_A_CLUSTER = re.compile(r"autocluster round \d+: .*(?<!not )in a cluster")
+
+
+@dataclass
+class LabNode:
+    """A ``pyekka start -c FILE`` subprocess in a lab host."""
+
+    name: str
+    host: LabHost
+    process: OsProcess
+
+
+class LabNodes:
+    """Runs ``pyekka start -c FILE`` in the hosts of ``lab`` (files in ``root``,
+    environment ``env``); every process ends with ``stack``."""
+
+    def __init__(
+        self,
+        lab: NetnsLab,
+        root: Path,
+        env: dict[str, str],
+        stack: contextlib.AsyncExitStack,
+    ) -> None:
+        self.lab = lab
+        self.root = root
+        self.env = env
+        self.stack = stack
+        self.nodes: dict[str, LabNode] = {}
+
+    async def start(self, host: LabHost, name: str, keys: Mapping[str, Any]) -> LabNode:
+        """Start node ``name`` in ``host`` from a file of ``keys`` (plus the node's
+        name, cookie, address, data directory and :data:`LAB_TIMINGS`); returns once
+        its cluster services run."""
+        node_dir = self.root / name
+        node_dir.mkdir(parents=True, exist_ok=True)
+        conf = {
+            "node.name": name,
+            "node.cookie": COOKIE,
+            "node.data_dir": node_dir / "data",
+            "node.epmd": "off",
+            "node.dist_base_port": LAB_PORT,
+            "node.dist_interface": host.address,
+            **LAB_TIMINGS,
+            **keys,
+        }
+        path = write_conf(node_dir / "pyekka.conf", conf)
+        argv = self.lab.exec_argv(host, *pyekka_argv("start", "-c", str(path)))
+        process = await self.stack.enter_async_context(os_process(argv, self.env))
+        node = LabNode(name, host, process)
+        self.nodes[name] = node
+        await process.expect(r"cluster running, leader ")
+        return node
+
+    async def ctl(self, node: LabNode, *command: str) -> Completed:
+        """``pyekka ctl --node NODE COMMAND`` run in ``node``'s host."""
+        dist = ["--cookie", COOKIE, "--no-epmd", "--dist-base-port", str(LAB_PORT)]
+        argv = pyekka_argv("ctl", *dist, "--timeout", "10", "--node", node.name, *command)
+        return await run_process(self.lab.exec_argv(node.host, *argv), self.env, timeout=30)
+
+    async def status(self, node: LabNode) -> dict[str, Any]:
+        """``pyekka ctl status --json`` of ``node``."""
+        got = await self.ctl(node, "--json", "status")
+        if got.status != 0:
+            raise AssertionError(f"ctl status of {node.name}: {got}")
+        return json.loads(got.out)
+
+    async def stop(self, node: LabNode) -> None:
+        """Kill ``node``'s process."""
+        await self.nodes.pop(node.name).process.kill()
+
+    async def one_cluster(
+        self, nodes: list[LabNode], timeout: float = CLUSTER_TIMEOUT
+    ) -> dict[str, dict[str, Any]]:
+        """Wait until each of ``nodes`` has printed that autocluster put it in a
+        cluster and, asked with ``pyekka ctl status`` from inside the lab, runs with
+        exactly ``nodes`` (none stopped) and is done autoclustering; their statuses."""
+        want = sorted(n.name for n in nodes)
+        await asyncio.gather(
+            *(n.process.expect(_IN_A_CLUSTER.pattern, timeout=timeout) for n in nodes)
         )
-    hosts = [f"127.0.0.{i}" for i in range(1, count + 1)]
-    for host in hosts[1:]:
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, 0))
-            except OSError:
-                pytest.skip(f"cannot bind the loopback address {host}")
-    return hosts
+        seen: dict[str, Any] = {}
+
+        async def agreed() -> bool:
+            statuses = await asyncio.gather(*(self.status(n) for n in nodes))
+            seen.clear()
+            seen.update({n.name: s for n, s in zip(nodes, statuses, strict=True)})
+            return all(
+                sorted(s["running_nodes"]) == want
+                and not s["stopped_nodes"]
+                and (s["discovery"] or {}).get("state") == "done"
+                for s in statuses
+            )
+
+        await wait_until(
+            agreed,
+            timeout=timeout,
+            interval=0.5,
+            message=f"{want} run as one cluster, each done autoclustering (pyekka ctl status)",
+            observe=lambda: {name: _brief(status) for name, status in seen.items()},
+        )
+        return dict(seen)
+
+
+def _brief(status: dict[str, Any]) -> str:
+    discovery = status.get("discovery") or {}
+    last = discovery.get("last_result") or {}
+    return (
+        f"running {status['running_nodes']} stopped {status['stopped_nodes']}; "
+        f"autocluster {discovery.get('state')}: {last.get('summary')}"
+    )

@@ -1,4 +1,5 @@
-"""Real servers for the discovery tests, on 127.0.0.1: etcd, dnsmasq, TLS material.
+"""Real servers for the discovery tests, on 127.0.0.1 (dnsmasq also in a namespace
+lab): etcd, dnsmasq, TLS material.
 
 Each server runs as a child process in its own session; :class:`ServerProcess`
 waits for the line that says it is ready (no polling) and always ends it.
@@ -56,6 +57,7 @@ class ServerProcess:
         self.lines: list[str] = []
         self._ready_text = ready
         self._ready = threading.Event()
+        self._grew = threading.Condition()
         self.proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
@@ -71,10 +73,14 @@ class ServerProcess:
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self._grew:
+                self.lines.append(line.rstrip("\n"))
+                self._grew.notify_all()
             if self._ready_text in line:
                 self._ready.set()
         self._ready.set()  # EOF: the process ended; wait_ready reports it
+        with self._grew:
+            self._grew.notify_all()
 
     def wait_ready(self) -> None:
         """Block until the ready line was printed; fail with the output otherwise."""
@@ -82,6 +88,21 @@ class ServerProcess:
             output = "\n".join(self.lines[-30:])
             self.stop()
             raise RuntimeError(f"{self.name} did not start:\n{output}")
+
+    def wait_line(self, text: str, after: int = 0, timeout: float = READY_TIMEOUT) -> str:
+        """Block until a line from index ``after`` on contains ``text``; return it
+        (``AssertionError`` with the output if none comes in time)."""
+
+        def found() -> str | None:
+            return next((line for line in self.lines[after:] if text in line), None)
+
+        with self._grew:
+            self._grew.wait_for(lambda: found() is not None or not self._reader.is_alive(), timeout)
+            line = found()
+        if line is None:
+            output = "\n".join(self.lines[-30:])
+            raise AssertionError(f"no line with {text!r} from {self.name}:\n{output}")
+        return line
 
     def stop(self) -> None:
         """End the process (its whole session) and reap it."""
@@ -144,14 +165,48 @@ def run_dnsmasq(records: Sequence[str], local_domain: str) -> Iterator[int]:
 
     Names under ``local_domain`` that have no record get NXDOMAIN.
     """
+    with dnsmasq_server(records, local_domain) as server:
+        yield server.port
+
+
+@dataclass(frozen=True)
+class Dnsmasq:
+    """A running dnsmasq: where it answers, and its process."""
+
+    address: str
+    port: int
+    process: ServerProcess
+
+    def reload(self) -> str:
+        """SIGHUP: dnsmasq re-reads its ``--addn-hosts`` files; returns once it has
+        (the line that says so)."""
+        after = len(self.process.lines)
+        self.process.proc.send_signal(signal.SIGHUP)
+        return self.process.wait_line("read ", after)
+
+
+@contextlib.contextmanager
+def dnsmasq_server(
+    records: Sequence[str],
+    local_domain: str,
+    *,
+    address: str = "127.0.0.1",
+    port: int | None = None,
+    prefix: Sequence[str] = (),
+) -> Iterator[Dnsmasq]:
+    """dnsmasq answering ``records`` (dnsmasq options, e.g. ``--addn-hosts=FILE``,
+    re-read by :meth:`Dnsmasq.reload`) on ``address`` and ``port`` (a free one of
+    127.0.0.1 by default). ``prefix`` runs it through another command, such as
+    :meth:`~pyekka.testing.netns.NetnsLab.exec_argv` for a namespace."""
     dnsmasq = find_program("dnsmasq", "dnsmasq-base")
-    port = free_port(socket.SOCK_DGRAM)
+    port = free_port(socket.SOCK_DGRAM) if port is None else port
     argv = [
+        *prefix,
         dnsmasq,
         "--keep-in-foreground",
         "--log-facility=-",
         f"--port={port}",
-        "--listen-address=127.0.0.1",
+        f"--listen-address={address}",
         "--bind-interfaces",
         "--no-resolv",
         "--no-hosts",
@@ -166,7 +221,7 @@ def run_dnsmasq(records: Sequence[str], local_domain: str) -> Iterator[int]:
     server = ServerProcess(argv, "started, version", name="dnsmasq")
     try:
         server.wait_ready()
-        yield port
+        yield Dnsmasq(address, port, server)
     finally:
         server.stop()
 
@@ -185,8 +240,11 @@ class TlsFiles:
     client_key: Path
 
 
-def make_tls_files(directory: Path, *, common_name: str = "pyekka test CA") -> TlsFiles:
-    """Generate a throw-away CA and the certificates it signs (``cryptography``)."""
+def make_tls_files(
+    directory: Path, *, common_name: str = "pyekka test CA", addresses: Sequence[str] = ()
+) -> TlsFiles:
+    """Generate a throw-away CA and the certificates it signs (``cryptography``); the
+    server certificate is for 127.0.0.1, localhost and ``addresses``."""
     x509 = pytest.importorskip("cryptography.x509")
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -256,6 +314,7 @@ def make_tls_files(directory: Path, *, common_name: str = "pyekka test CA") -> T
                     [
                         x509.DNSName("localhost"),
                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        *(x509.IPAddress(ipaddress.ip_address(a)) for a in addresses),
                     ]
                 ),
                 critical=False,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -73,8 +75,21 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 @pytest.fixture
 async def api(tls_files: TlsFiles) -> AsyncIterator[FakeApi]:
-    port = free_port()
-    fake = FakeApi(f"https://127.0.0.1:{port}", tls_files)
+    async with serve_fake_api(tls_files) as fake:
+        yield fake
+
+
+@contextlib.asynccontextmanager
+async def serve_fake_api(
+    tls_files: TlsFiles, sock: socket.socket | None = None
+) -> AsyncIterator[FakeApi]:
+    """The emulated API server, on a free port of 127.0.0.1 or on the listening
+    ``sock`` (which it then closes), e.g. one made inside a namespace lab."""
+    if sock is None:
+        host, port = "127.0.0.1", free_port()
+    else:
+        host, port = sock.getsockname()[:2]
+    fake = FakeApi(f"https://{host}:{port}", tls_files)
 
     async def handle(request: web.Request) -> web.Response:
         fake.requests.append(
@@ -103,7 +118,11 @@ async def api(tls_files: TlsFiles) -> AsyncIterator[FakeApi]:
     ctx.load_cert_chain(tls_files.server_cert, tls_files.server_key)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx)
+    site: web.BaseSite
+    if sock is None:
+        site = web.TCPSite(runner, host, port, ssl_context=ctx)
+    else:
+        site = web.SockSite(runner, sock, ssl_context=ctx)
     await site.start()
     try:
         yield fake

@@ -12,6 +12,8 @@
 * :mod:`pyekka.testing.strategies` has Hypothesis strategies for Erlang terms.
 * :mod:`pyekka.testing.network` connects, cuts and restores links between pyekka and
   OTP nodes; :mod:`pyekka.testing.wait` waits for conditions with readable failures.
+* :mod:`pyekka.testing.netns` builds labs of network namespaces (hosts with addresses
+  of their own on a private bridge) and runs commands and sockets inside them.
 * :mod:`pyekka.testing.plugin` is the pytest plugin (entry point ``pyekka``) that
   turns these into fixtures for any test suite (see ``docs/testing.md``); it is the
   only module here that imports pytest.

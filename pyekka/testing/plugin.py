@@ -15,6 +15,9 @@ Fixtures (all clean up after the test, also when it fails):
 * ``pyekka_node_process(name="py", cookie=..., args=())`` (async): run
   ``python -m pyekka start`` as a child process (:class:`PyekkaProcess`).
 * ``network``: a :class:`~pyekka.testing.network.Network` to cut and restore links.
+* ``netns_lab(hosts=3, subnet=..., service=True)``: build a
+  :class:`~pyekka.testing.netns.NetnsLab` of network namespaces (skips the test,
+  with the reason, where namespaces cannot be created).
 * ``pyekka_otp_runtime``, ``pyekka_erl_ebin``, ``pyekka_port_base`` (session): the OTP
   runtime used, the compiled ``erl_interop`` helper modules, the nodes' base port.
 
@@ -53,6 +56,7 @@ from pyekka.cluster.app import ClusterMember, MemberOptions
 from pyekka.node.node import Node
 from pyekka.term.types import Atom
 from pyekka.testing.clusters import form_cluster
+from pyekka.testing.netns import NetnsLab, NetnsUnavailable
 from pyekka.testing.network import Network
 from pyekka.testing.otp import (
     OtpDiscovery,
@@ -72,6 +76,7 @@ __all__ = [
     "PyekkaProcess",
     "choose_runtime",
     "compile_erlang",
+    "netns_lab",
     "next_node_number",
     "otp_node",
     "pyekka_cluster",
@@ -446,3 +451,27 @@ async def network() -> AsyncIterator[Network]:
         for a, b in net.cut_pairs:
             with contextlib.suppress(RuntimeError):  # a node already stopped
                 await net.restore(net.nodes[a], net.nodes[b], reconnect=False)
+
+
+@pytest.fixture
+def netns_lab() -> Iterator[Callable[..., NetnsLab]]:
+    """Build network namespace labs for this test: ``lab = netns_lab(hosts=3,
+    subnet="10.77.0.0/24", service=True)`` (a :class:`~pyekka.testing.netns.NetnsLab`);
+    skips the test where namespaces cannot be created. Every lab is closed afterwards:
+    its processes killed, its namespaces and files removed."""
+    labs: list[NetnsLab] = []
+
+    def build(hosts: int = 3, **options: Any) -> NetnsLab:
+        lab = NetnsLab(hosts, **options)
+        try:
+            lab.open()
+        except NetnsUnavailable as exc:
+            pytest.skip(f"no network namespace lab: {exc}")
+        labs.append(lab)
+        return lab
+
+    try:
+        yield build
+    finally:
+        for lab in reversed(labs):
+            lab.close()
