@@ -66,7 +66,7 @@ loop(Casts, Waiters) ->
     receive
         {'$gen_cast', Msg} ->
             All = [Msg | Casts],
-            loop(All, notify(All, Waiters));
+            loop(All, pyekka_probe_lib:notify(All, Waiters));
         {'$gen_call', From, _Req} ->
             gen_server:reply(From, ignore),
             loop(Casts, Waiters);
@@ -85,47 +85,16 @@ loop(Casts, Waiters) ->
             From ! {Ref, lists:reverse(Casts)},
             loop(Casts, Waiters);
         {probe, From, Ref, {wait, Tag, N, Timeout}} ->
-            Timer = erlang:send_after(Timeout, self(), {expire, Ref}),
-            loop(Casts, notify(Casts, [{Ref, From, Tag, N, Timer} | Waiters]));
+            Select = fun(Items) -> pyekka_probe_lib:tagged(Tag, Items) end,
+            loop(Casts, pyekka_probe_lib:add_waiter(Ref, From, Select, N, Timeout, Casts, Waiters));
         {expire, Ref} ->
-            case lists:keytake(Ref, 1, Waiters) of
-                {value, {Ref, From, Tag, _, _}, Left} ->
-                    From ! {Ref, {timeout, tagged(Tag, Casts)}},
-                    loop(Casts, Left);
-                false ->
-                    loop(Casts, Waiters)
-            end;
+            loop(Casts, pyekka_probe_lib:expire(Ref, Casts, Waiters));
         _ ->
             loop(Casts, Waiters)
     end.
 
-notify(Casts, Waiters) ->
-    lists:filter(fun({Ref, From, Tag, N, Timer}) ->
-                         Tagged = tagged(Tag, Casts),
-                         case length(Tagged) >= N of
-                             true ->
-                                 _ = erlang:cancel_timer(Timer),
-                                 From ! {Ref, Tagged},
-                                 false;
-                             false ->
-                                 true
-                         end
-                 end, Waiters).
 
-tagged(Tag, Casts) ->
-    [C || C <- lists:reverse(Casts), is_tuple(C), tuple_size(C) >= 1, element(1, C) =:= Tag].
-
-request(Req, Timeout) ->
-    case whereis(?NAME) of
-        undefined ->
-            {error, not_started};
-        Pid ->
-            Ref = make_ref(),
-            Pid ! {probe, self(), Ref, Req},
-            receive {Ref, Reply} -> Reply
-            after Timeout -> {error, timeout}
-            end
-    end.
+request(Req, Timeout) -> pyekka_probe_lib:request(?NAME, Req, Timeout).
 
 %% @doc rpc:call(Node, ekka_node, is_running, [ekka]) made by the registered
 %% ekka_node_monitor recorder.

@@ -102,14 +102,15 @@ loop(St) ->
     receive
         {'$gen_cast', Msg} ->
             maybe_pong(Msg, St),
-            loop(notify(St#st{casts = [Msg | St#st.casts]}));
+            Casts = [Msg | St#st.casts],
+            loop(St#st{casts = Casts, waiters = pyekka_probe_lib:notify(Casts, St#st.waiters)});
         {'$gen_call', From, Req} ->
             gen_server:reply(From, ignore),
             loop(St#st{calls = [Req | St#st.calls]});
         {probe, From, Ref, Req} ->
             loop(handle(Req, From, Ref, St));
-        {waiter_timeout, Ref} ->
-            loop(expire(Ref, St));
+        {expire, Ref} ->
+            loop(St#st{waiters = pyekka_probe_lib:expire(Ref, St#st.casts, St#st.waiters)});
         _Other ->
             loop(St)
     end.
@@ -122,57 +123,21 @@ handle(clear, From, Ref, St) ->
     From ! {Ref, ok}, St#st{casts = [], calls = []};
 handle(member, From, Ref, St) ->
     From ! {Ref, St#st.member}, St;
-handle({wait, Tag, N, Timeout}, From, Ref, St) ->
-    Timer = erlang:send_after(Timeout, self(), {waiter_timeout, Ref}),
-    notify(St#st{waiters = [{Ref, From, Tag, N, Timer} | St#st.waiters]}).
+handle({wait, Tag, N, Timeout}, From, Ref, St = #st{casts = Casts, waiters = Waiters}) ->
+    Select = fun(Items) -> pyekka_probe_lib:tagged(Tag, Items) end,
+    St#st{waiters = pyekka_probe_lib:add_waiter(Ref, From, Select, N, Timeout, Casts, Waiters)}.
 
 maybe_pong({ping, {member, Node, _, _, _, _, _, _}}, #st{auto_pong = true, member = M}) ->
     gen_server:cast({?NAME, Node}, {pong, M});
 maybe_pong(_, _) ->
     ok.
 
-notify(St = #st{waiters = Waiters, casts = Casts}) ->
-    Left = lists:filter(
-             fun({Ref, From, Tag, N, Timer}) ->
-                     Tagged = tagged(Tag, Casts),
-                     case length(Tagged) >= N of
-                         true ->
-                             _ = erlang:cancel_timer(Timer),
-                             From ! {Ref, Tagged},
-                             false;
-                         false ->
-                             true
-                     end
-             end, Waiters),
-    St#st{waiters = Left}.
-
-expire(Ref, St = #st{waiters = Waiters, casts = Casts}) ->
-    case lists:keytake(Ref, 1, Waiters) of
-        {value, {Ref, From, Tag, _N, _Timer}, Left} ->
-            From ! {Ref, {timeout, tagged(Tag, Casts)}},
-            St#st{waiters = Left};
-        false ->
-            St
-    end.
-
-tagged(Tag, Casts) ->
-    [C || C <- lists:reverse(Casts), is_tuple(C), tuple_size(C) >= 1, element(1, C) =:= Tag].
 
 %% -- helpers ---------------------------------------------------------------------
 
 request(Req) -> request(Req, 5000).
 
-request(Req, Timeout) ->
-    case whereis(?NAME) of
-        undefined ->
-            {error, not_started};
-        Pid ->
-            Ref = make_ref(),
-            Pid ! {probe, self(), Ref, Req},
-            receive {Ref, Reply} -> Reply
-            after Timeout -> {error, timeout}
-            end
-    end.
+request(Req, Timeout) -> pyekka_probe_lib:request(?NAME, Req, Timeout).
 
 new_guid() ->
     Micros = erlang:system_time(microsecond),

@@ -82,44 +82,18 @@ loop(View, Nodes, Heals, Waiters) ->
         {probe, From, Ref, {heal, Action, Caller}} ->
             From ! {Ref, ok},
             All = [{Action, Caller} | Heals],
-            loop(View, Nodes, All, notify(All, Waiters));
+            loop(View, Nodes, All, pyekka_probe_lib:notify(All, Waiters));
         {probe, From, Ref, {wait, N, Timeout}} ->
-            Timer = erlang:send_after(Timeout, self(), {expire, Ref}),
-            loop(View, Nodes, Heals, notify(Heals, [{Ref, From, N, Timer} | Waiters]));
+            Select = fun lists:reverse/1,
+            loop(View, Nodes, Heals,
+                 pyekka_probe_lib:add_waiter(Ref, From, Select, N, Timeout, Heals, Waiters));
         {expire, Ref} ->
-            case lists:keytake(Ref, 1, Waiters) of
-                {value, {Ref, From, _, _}, Left} ->
-                    From ! {Ref, {timeout, lists:reverse(Heals)}},
-                    loop(View, Nodes, Heals, Left);
-                false ->
-                    loop(View, Nodes, Heals, Waiters)
-            end;
+            loop(View, Nodes, Heals, pyekka_probe_lib:expire(Ref, Heals, Waiters));
         _ ->
             loop(View, Nodes, Heals, Waiters)
     end.
 
-notify(Heals, Waiters) ->
-    lists:filter(fun({Ref, From, N, Timer}) ->
-                         case length(Heals) >= N of
-                             true ->
-                                 _ = erlang:cancel_timer(Timer),
-                                 From ! {Ref, lists:reverse(Heals)},
-                                 false;
-                             false ->
-                                 true
-                         end
-                 end, Waiters).
 
 %% -- helpers ---------------------------------------------------------------------------
 
-request(Req, Timeout) ->
-    case whereis(?NAME) of
-        undefined ->
-            {error, not_started};
-        Pid ->
-            Ref = make_ref(),
-            Pid ! {probe, self(), Ref, Req},
-            receive {Ref, Reply} -> Reply
-            after Timeout -> {error, timeout}
-            end
-    end.
+request(Req, Timeout) -> pyekka_probe_lib:request(?NAME, Req, Timeout).
