@@ -8,7 +8,8 @@ shared helpers of the ``test_discovery_autocluster_*`` modules.
   all see one cluster made of exactly them.
 * :class:`LabNodes` runs ``pyekka start -c FILE`` subprocesses in the hosts of a
   :class:`~pyekka.testing.netns.NetnsLab` (one address per node, for ``app@IP`` and
-  ``app@HOST`` names) and watches them from inside the lab with ``pyekka ctl``.
+  ``app@HOST`` names) and watches them from inside the lab with ``pyekka ctl``
+  (:meth:`LabNodes.one_cluster`, or any condition with :meth:`LabNodes.wait_statuses`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,11 +235,12 @@ class LabNodes:
         await process.expect(r"cluster running, leader ")
         return node
 
-    async def ctl(self, node: LabNode, *command: str) -> Completed:
-        """``pyekka ctl --node NODE COMMAND`` run in ``node``'s host."""
+    async def ctl(self, node: LabNode, *command: str, host: LabHost | None = None) -> Completed:
+        """``pyekka ctl --node NODE COMMAND`` run in ``node``'s host (or in ``host``)."""
         dist = ["--cookie", COOKIE, "--no-epmd", "--dist-base-port", str(LAB_PORT)]
         argv = pyekka_argv("ctl", *dist, "--timeout", "10", "--node", node.name, *command)
-        return await run_process(self.lab.exec_argv(node.host, *argv), self.env, timeout=30)
+        where = node.host if host is None else host
+        return await run_process(self.lab.exec_argv(where, *argv), self.env, timeout=30)
 
     async def status(self, node: LabNode) -> dict[str, Any]:
         """``pyekka ctl status --json`` of ``node``."""
@@ -282,6 +284,40 @@ class LabNodes:
             observe=lambda: {name: _brief(status) for name, status in seen.items()},
         )
         return dict(seen)
+
+    async def wait_statuses(
+        self,
+        nodes: list[LabNode],
+        check: Callable[[LabNode, dict[str, Any]], bool],
+        message: str,
+        timeout: float = CLUSTER_TIMEOUT,
+    ) -> dict[str, dict[str, Any]]:
+        """Ask every node of ``nodes`` for ``pyekka ctl status`` (from inside the lab)
+        until ``check(node, status)`` holds for all of them; their statuses
+        (``AssertionError`` with ``message`` and the last statuses if not in time)."""
+        seen: dict[str, Any] = {}
+
+        async def agreed() -> bool:
+            statuses = await asyncio.gather(*(self.status(n) for n in nodes))
+            seen.clear()
+            seen.update({n.name: s for n, s in zip(nodes, statuses, strict=True)})
+            return all(check(n, s) for n, s in zip(nodes, statuses, strict=True))
+
+        await wait_until(
+            agreed,
+            timeout=timeout,
+            interval=0.2,
+            message=message,
+            observe=lambda: {name: _views(status) for name, status in seen.items()},
+        )
+        return dict(seen)
+
+
+def _views(status: dict[str, Any]) -> str:
+    return (
+        f"running {status['running_nodes']} stopped {status['stopped_nodes']} "
+        f"partitions {status['partitions']}"
+    )
 
 
 def _brief(status: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 service address, not the test's own namespace; nothing of the lab is left in it
 (interfaces, addresses); closing kills what runs inside and removes the namespaces
 and their ``/etc/netns`` files; labs of dead processes are removed; a link can be cut
-and restored; without ``CAP_SYS_ADMIN`` the reason is clear."""
+and restored; the hosts can be split into groups and merged again; without
+``CAP_SYS_ADMIN`` the reason is clear."""
 
 from __future__ import annotations
 
@@ -216,6 +217,34 @@ def test_cut_and_restore_a_hosts_link(netns_lab: Lab) -> None:
         lab.restore(b)
         assert _connect(a.namespace, b.address, PORT)[0] == a.address
         assert _accepted(server) == a.address
+
+
+def test_split_between_groups_and_merge(netns_lab: Lab) -> None:
+    lab = netns_lab(hosts=4)
+    a, b, c, d = lab.hosts
+    servers = {h: lab.listen(h, h.address, PORT) for h in (b, c)}
+    try:
+        _connect(a.namespace, c.address, PORT)  # reachable before the split
+        _accepted(servers[c])
+        lab.split([a, b], [c, d])
+        assert _connect(a.namespace, b.address, PORT)[0] == a.address  # same side
+        assert _accepted(servers[b]) == a.address
+        assert _connect(d.namespace, c.address, PORT)[0] == d.address
+        assert _accepted(servers[c]) == d.address
+        with pytest.raises(OSError):  # across: dropped (a timeout)
+            _connect(a.namespace, c.address, PORT, timeout=0.5)
+        with pytest.raises(OSError):
+            _connect(d.namespace, b.address, PORT, timeout=0.5)
+        shown = _ip("-n", lab.switch, "-o", "link", "show", "dev", f"port{c.index}")
+        assert "master br1" in shown and "state UP" in shown  # links stay up
+        lab.merge()
+        assert _connect(a.namespace, c.address, PORT)[0] == a.address
+        assert _accepted(servers[c]) == a.address
+        assert _connect(d.namespace, b.address, PORT)[0] == d.address
+        assert _accepted(servers[b]) == d.address
+    finally:
+        for server in servers.values():
+            server.close()
 
 
 def test_without_cap_sys_admin_the_reason_is_given() -> None:

@@ -15,7 +15,9 @@ short-lived thread joins the namespace with ``setns(2)`` and creates the socket,
 which stays there), e.g. to serve an in-process ``aiohttp`` application to the lab.
 :meth:`NetnsLab.write_etc` gives the hosts their own ``/etc/hosts`` or
 ``resolv.conf`` (``ip netns exec`` bind-mounts ``/etc/netns/NS/FILE``), and
-:meth:`NetnsLab.cut` / :meth:`NetnsLab.restore` take a host's link down and up.
+:meth:`NetnsLab.cut` / :meth:`NetnsLab.restore` take a host's link down and up;
+:meth:`NetnsLab.split` / :meth:`NetnsLab.merge` put groups of hosts on bridges of
+their own and back.
 
 :meth:`NetnsLab.close` kills every process still inside the lab's namespaces, deletes
 them and removes their ``/etc/netns`` files. Namespace names carry the creating
@@ -321,6 +323,25 @@ class NetnsLab:
     def restore(self, host: LabHost) -> None:
         """Bring ``host``'s link to the bridge up again."""
         _ip("-n", self.switch, "link", "set", f"port{host.index}", "up")
+
+    def split(self, *groups: Iterable[LabHost]) -> None:
+        """Partition the lab between groups of hosts: group ``i`` (``i >= 1``) moves to a
+        bridge of its own, ``br<i>``; the first group and the hosts of no group stay on
+        ``br0`` (with the service address). Links stay up: packets between groups are
+        dropped, connections are not closed. :meth:`merge` undoes it."""
+        sw = ("-n", self.switch)
+        for number, group in enumerate(groups[1:], start=1):
+            bridge = f"br{number}"
+            if _ip(*sw, "link", "show", bridge, check=False).returncode != 0:
+                _ip(*sw, "link", "add", bridge, "type", "bridge")
+                _ip(*sw, "link", "set", bridge, "up")
+            for host in group:
+                _ip(*sw, "link", "set", f"port{host.index}", "master", bridge)
+
+    def merge(self) -> None:
+        """Put every host back on ``br0`` (undo :meth:`split`)."""
+        for host in self.hosts:
+            _ip("-n", self.switch, "link", "set", f"port{host.index}", "master", "br0")
 
     def __repr__(self) -> str:
         return f"<NetnsLab {self.tag} {self.network} hosts={self.addresses}>"
