@@ -46,26 +46,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from pyekka.cluster.cluster_view import (
-    ClusterDb,
-    NodeKind,
-    NodeView,
-    ViewReplicator,
-    cluster_name_term,
-    cluster_name_value,
+from pyekka.cluster import cluster_ops
+from pyekka.cluster.cluster_types import (
+    ClusterError,
+    ClusterInfo,
+    ClusterService,
+    ClusterStatus,
+    EventStream,
 )
-from pyekka.cluster.constants import EKKA, EKKA_MEMBERSHIP
+from pyekka.cluster.cluster_view import ClusterDb, ViewReplicator
 from pyekka.cluster.events import Event, EventType
 from pyekka.cluster.guid import GuidPolicy
 from pyekka.cluster.member import Member, MemberStatus, MnesiaStatus
 from pyekka.cluster.service_membership import MembershipService
 from pyekka.node.functions import as_atom
-from pyekka.node.gen_server import GEN_CAST
 from pyekka.term.types import Atom
 
 if TYPE_CHECKING:
@@ -84,144 +82,10 @@ log = logging.getLogger("pyekka.cluster")
 
 A = Atom
 _OK = A("ok")
-_ERROR = A("error")
-_BADRPC = A("badrpc")
-_EXIT = A("EXIT")
-_UNDEF = A("undef")
-_NODEDOWN = A("nodedown")
-_LEAVE = A("leave")
-_LEAVING = A("leaving")
-_PYEKKA_CLUSTER = A("pyekka_cluster")
-
-
-class ClusterError(Exception):
-    """A cluster operation failed; ``reason`` is ekka's reason term."""
-
-    def __init__(self, reason: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ClusterService(Protocol):
-    """A service started and stopped with the cluster's (``ekka`` application's)."""
-
-    async def start(self, cluster: Cluster) -> None:
-        """Start; the membership service already runs."""
-        ...
-
-    async def stop(self) -> None:
-        """Stop; the membership service still runs."""
-        ...
-
-
-@dataclass(frozen=True)
-class ClusterInfo:
-    """``ekka:info()``: members, running and stopped db nodes, partitions."""
-
-    members: list[Member]
-    running_nodes: list[Atom]
-    stopped_nodes: list[Atom]
-    partitions: list[Atom]
-
-    def to_term(self) -> dict[Atom, Any]:
-        """The ``#{members, running_nodes, stopped_nodes, partitions}`` map."""
-        return {
-            A("members"): [m.to_term() for m in self.members],
-            A("running_nodes"): list(self.running_nodes),
-            A("stopped_nodes"): list(self.stopped_nodes),
-            A("partitions"): list(self.partitions),
-        }
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    """A summary of the cluster as this node sees it (``pyekka ctl status``)."""
-
-    node: Atom
-    running: bool
-    """Whether the services (the ``ekka`` application) run here."""
-    cluster_name: str | None
-    running_nodes: list[Atom]
-    stopped_nodes: list[Atom]
-    genuine_nodes: list[Atom]
-    """Genuine ekka nodes the cluster is attached to."""
-    partitions: list[Atom]
-    leader: Atom | None
-    coordinator: Atom | None
-    members: list[Member] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (node names as strings, guids in hex)."""
-
-        def names(nodes: Iterable[Atom]) -> list[str]:
-            return [n.name for n in nodes]
-
-        return {
-            "node": self.node.name,
-            "running": self.running,
-            "cluster_name": self.cluster_name,
-            "running_nodes": names(self.running_nodes),
-            "stopped_nodes": names(self.stopped_nodes),
-            "genuine_nodes": names(self.genuine_nodes),
-            "partitions": names(self.partitions),
-            "leader": None if self.leader is None else self.leader.name,
-            "coordinator": None if self.coordinator is None else self.coordinator.name,
-        }
-
-
-class EventStream:
-    """Membership/partition events as an async iterator (``async for ev in stream``).
-
-    Use as an async context manager, or call :meth:`close` to unsubscribe.
-    """
-
-    def __init__(self, membership: MembershipService, types: Iterable[EventType] | None) -> None:
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._unsubscribe = membership.on_event(self._queue.put_nowait, types)
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self
-
-    async def __anext__(self) -> Event:
-        return await self._queue.get()
-
-    async def get(self, timeout: float | None = None) -> Event:
-        """The next event (``TimeoutError`` after ``timeout`` seconds)."""
-        async with asyncio.timeout(timeout):
-            return await self._queue.get()
-
-    def close(self) -> None:
-        """Stop receiving events."""
-        self._unsubscribe()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
-
-
-def _is_badrpc(reply: Any) -> bool:
-    return type(reply) is tuple and len(reply) == 2 and reply[0] == _BADRPC
-
-
-def _is_undef(reply: Any) -> bool:
-    """``{badrpc, {'EXIT', {undef, _}}}``: the node has no such function."""
-    if not _is_badrpc(reply):
-        return False
-    detail = reply[1]
-    return (
-        type(detail) is tuple
-        and len(detail) == 2
-        and detail[0] == _EXIT
-        and type(detail[1]) is tuple
-        and len(detail[1]) >= 1
-        and detail[1][0] == _UNDEF
-    )
 
 
 class Cluster:
@@ -473,103 +337,14 @@ class Cluster:
         if target == self.node.name:
             return False
         async with self._lock:
-            if self.db.view.is_member(target):
-                raise ClusterError((A("already_in_cluster"), target))
-            answer = await self.node.rpc(
-                target,
-                _PYEKKA_CLUSTER,
-                "check_join",
-                [self.node.name, cluster_name_term(self.cluster_name)],
-                self.rpc_timeout,
-            )
-            if answer == _OK:
-                await self._join_pyekka(target)
-            elif _is_undef(answer):
-                await self._attach(target)
-            elif _is_badrpc(answer):
-                raise ClusterError((A("node_down"), target))
-            elif type(answer) is tuple and len(answer) == 2 and answer[0] == _ERROR:
-                raise ClusterError(answer[1])
-            else:
-                raise ClusterError((A("unexpected_reply"), answer))
+            await cluster_ops.join(self, target)
         return True
-
-    async def _join_pyekka(self, target: Atom) -> None:
-        await self.prepare("join")
-        try:
-            old_peers = [n for n in self.db.db_nodes() if n != self.node.name]
-            if old_peers:
-                self.db.remove(self.node.name)
-                await self.replicator.publish(old_peers)
-            reply = await self.node.rpc(
-                target,
-                _PYEKKA_CLUSTER,
-                "join",
-                [self.node.name, cluster_name_term(self.cluster_name)],
-                self.rpc_timeout,
-            )
-            joined = type(reply) is tuple and len(reply) == 2 and reply[0] == _OK
-            self.db.stop()
-            if joined:
-                self.db.adopt(NodeView.entries_from_term(reply[1]))
-            else:
-                self.db.reset()
-            self.db.start()
-        finally:
-            await self.reboot()
-        if not joined:
-            if _is_badrpc(reply):
-                raise ClusterError((A("node_down"), target))
-            raise ClusterError(reply[1] if type(reply) is tuple and len(reply) == 2 else reply)
-        log.info("%s joined the cluster of %s", self.node.name.name, target.name)
-
-    async def _attach(self, target: Atom) -> None:
-        running = await self.node.rpc(target, "ekka_node", "is_running", [EKKA], self.rpc_timeout)
-        if running is not True:
-            raise ClusterError((A("node_down"), target))
-        nodes = await self.node.rpc(
-            target, "ekka_mnesia", "cluster_nodes", [A("all")], self.rpc_timeout
-        )
-        genuine = [target]
-        if type(nodes) is list and all(type(n) is Atom for n in nodes) and target in nodes:
-            genuine = nodes
-        if self.db.view.genuine_nodes():  # one genuine cluster at a time
-            raise ClusterError((A("already_in_cluster"), self.db.view.genuine_nodes()[0]))
-        self.db.set_genuine(genuine)
-        await self.replicator.publish()
-        log.info(
-            "%s attached to the genuine ekka nodes %s",
-            self.node.name.name,
-            ", ".join(n.name for n in genuine),
-        )
 
     async def leave(self) -> None:
         """``ekka:leave()``: leave the cluster (see the module doc)."""
         async with self._lock:
-            me = self.node.name
-            peers = [n for n in self.db.db_nodes() if n != me]
-            running_peers = [n for n in self.db.running_nodes() if n != me]
-            genuine = self.db.view.genuine_nodes()
-            if not running_peers and not genuine:
-                raise ClusterError(A("node_not_in_cluster"))
-            await self.prepare("leave")
-            try:
-                if peers:
-                    self.db.remove(me)
-                    acked = await self.replicator.publish(peers)
-                    if not acked:  # once more: a connection may have been in flux
-                        acked = await self.replicator.publish(peers)
-                    if not acked:
-                        self.db.add(me)
-                        raise ClusterError((A("failed_to_leave"), peers))
-                self.db.stop()
-                self.db.reset()
-                self.db.start()
-                for node in genuine:
-                    self.node.disconnect(node)
-            finally:
-                await self.reboot()
-        log.info("%s left its cluster", me.name)
+            await cluster_ops.leave(self)
+        log.info("%s left its cluster", self.node.name.name)
 
     async def force_leave(self, node: str | Atom) -> bool:
         """``ekka:force_leave(Node)``: ``False`` for this node (ekka's ``ignore``)."""
@@ -577,49 +352,8 @@ class Cluster:
         if target == self.node.name:
             return False
         async with self._lock:
-            kind = self.db.view.kind(target)
-            if kind is None:
-                raise ClusterError(A("node_not_in_cluster"))
-            if kind is NodeKind.GENUINE:
-                await self._force_leave_genuine(target)
-                return True
-            reply = await self.node.rpc(
-                target, "ekka_cluster", "prepare", [_LEAVE], self.rpc_timeout
-            )
-            if reply == _OK:
-                others = self.db.db_nodes()
-                self.db.remove(target)
-                await self.replicator.publish([*others])
-                await self.node.rpc(target, "ekka_cluster", "reboot", [], self.rpc_timeout)
-            elif reply == (_BADRPC, _NODEDOWN):
-                self.membership.announce(("force_leave", target))
-                self.db.remove(target)
-                await self.replicator.publish()
-            elif _is_badrpc(reply):
-                raise ClusterError(reply[1])
-            else:
-                raise ClusterError(reply)
-        log.info("%s force-left %s", self.node.name.name, target.name)
+            await cluster_ops.force_leave(self, target)
         return True
-
-    async def _force_leave_genuine(self, target: Atom) -> None:
-        """Ask a live genuine member for ``ekka:force_leave(Target)`` (mnesia is
-        theirs, spec 14.2), then detach ``target``: pyekka tables learn
-        ``{leaving, Target}``. Without a live genuine member only the detaching is done
-        (a genuine member met later brings the node back if it is still theirs)."""
-        connected = set(self.node.nodes())
-        for helper in self.db.view.genuine_nodes():
-            if helper == target or helper not in connected:
-                continue
-            reply = await self.node.rpc(helper, "ekka", "force_leave", [target], self.rpc_timeout)
-            if reply in (_OK, (_ERROR, A("node_not_in_cluster"))):
-                break
-            if not _is_badrpc(reply):
-                raise ClusterError(reply[1] if type(reply) is tuple and len(reply) == 2 else reply)
-        self.db.remove(target)
-        for node in self.db.db_nodes():
-            self.node.runtime.try_send((EKKA_MEMBERSHIP, node), (GEN_CAST, (_LEAVING, target)))
-        await self.replicator.publish()
 
     # -- ekka_cluster's entry points (also called by rpc) ------------------------
 
@@ -657,15 +391,7 @@ class Cluster:
 
     def check_join(self, joiner: Atom, name: Any) -> Any:
         """``pyekka_cluster:check_join/2``: ``ok`` or ``{error, Reason}``."""
-        try:
-            theirs = cluster_name_value(name)
-        except ValueError:
-            theirs = None
-        if theirs != self.cluster_name or type(joiner) is not Atom:
-            return (_ERROR, (A("cluster_name_mismatch"), cluster_name_term(self.cluster_name)))
-        if not self.db.started:
-            return (_ERROR, A("not_running"))
-        return _OK
+        return cluster_ops.check_join(self, joiner, name)
 
     async def accept_join(self, joiner: Atom, name: Any) -> Any:
         """``pyekka_cluster:join/2``: add ``joiner``, push the view, return it."""
@@ -673,6 +399,4 @@ class Cluster:
         if checked != _OK:
             return checked
         async with self._lock:
-            self.db.add(joiner)
-            await self.replicator.publish([n for n in self.db.db_nodes() if n != joiner])
-            return (_OK, self.db.view.to_term())
+            return await cluster_ops.accept_join(self, joiner)

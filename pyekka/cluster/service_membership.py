@@ -44,7 +44,6 @@ Hooks for the other services (node monitor, autoheal, autoclean, locker):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -53,10 +52,18 @@ from typing import TYPE_CHECKING, Any
 from pyekka.cluster import election
 from pyekka.cluster.cluster_view import ClusterDb, DbEvent, NodeKind
 from pyekka.cluster.constants import EKKA_MEMBERSHIP
-from pyekka.cluster.events import Event, EventType
+from pyekka.cluster.events import EventType
 from pyekka.cluster.guid import GuidGenerator, GuidPolicy
 from pyekka.cluster.member import Member, MemberStatus, MnesiaStatus, timestamp_from_us
 from pyekka.cluster.membership import MembershipTable, Transition
+from pyekka.cluster.membership_requests import (
+    Action,
+    MonitorRequest,
+    genuine_cluster,
+    parse_call,
+    should_ping,
+)
+from pyekka.cluster.membership_subscribers import EventCallback, Subscribers
 from pyekka.cluster.ring import ring
 from pyekka.node.exits import DOWN
 from pyekka.node.gen_server import GEN_CALL, GEN_CAST, reply
@@ -71,14 +78,9 @@ __all__ = ["EventCallback", "MembershipService"]
 
 log = logging.getLogger("pyekka.cluster.membership")
 
-EventCallback = Callable[[Event], None]
-"""A subscriber: called in the membership process with each event (must not block)."""
-
 _PING = Atom("ping")
 _OK = Atom("ok")
 _IGNORE = Atom("ignore")
-_MONITOR = Atom("monitor")
-_ANNOUNCE = Atom("announce")
 _NODEUP = Atom("nodeup")
 _NODEDOWN = Atom("nodedown")
 _EKKA_MNESIA = Atom("ekka_mnesia")
@@ -87,25 +89,10 @@ _ALL = Atom("all")
 _DB_EVENT = Atom("$pyekka_db_event")
 _VIEW_CHANGE = Atom("$pyekka_view_change")
 _REFRESH = Atom("$pyekka_refresh")
-_ACTIONS = {"join", "leave", "heal"}
-_ALL_TYPES = frozenset(EventType)
 
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-def _parse_action(term: Any) -> str | tuple[str, Atom] | None:
-    if type(term) is Atom and term.name in _ACTIONS:
-        return term.name
-    if (
-        type(term) is tuple
-        and len(term) == 2
-        and term[0] == Atom("force_leave")
-        and type(term[1]) is Atom
-    ):
-        return ("force_leave", term[1])
-    return None
 
 
 class MembershipService:
@@ -137,12 +124,10 @@ class MembershipService:
         self.table: MembershipTable | None = None
         """The table while the service runs (read it, never write it)."""
         self._proc: Process | None = None
-        self._subscribers: list[tuple[frozenset[EventType], EventCallback]] = []
-        self._pid_monitors: dict[tuple[EventType, Pid], Any] = {}
+        self._subscribers = Subscribers()
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._change_listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<MembershipService {self.node.name.name} {'up' if self.running else 'down'}>"
@@ -184,7 +169,7 @@ class MembershipService:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self.table = None
-        self._pid_monitors.clear()
+        self._subscribers.clear_pid_monitors()
 
     # -- reading the table ------------------------------------------------------------
 
@@ -236,37 +221,12 @@ class MembershipService:
     ) -> Callable[[], None]:
         """Call ``callback(event)`` for each membership and/or partition event (as
         ``ekka:monitor/2``); kept across restarts. Returns the unsubscriber."""
-        entry = (_ALL_TYPES if types is None else frozenset(types), callback)
-        self._subscribers.append(entry)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(entry)
-
-        return unsubscribe
+        return self._subscribers.on_event(callback, types)
 
     def on_change(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback()`` after the process handled a message (the table may
         have changed, with or without an event); returns the unsubscriber."""
-        self._change_listeners.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._change_listeners.remove(callback)
-
-        return unsubscribe
-
-    def _notify(self, events: Iterable[Event]) -> None:
-        for event in events:
-            for types, callback in list(self._subscribers):
-                if event.type in types:
-                    try:
-                        callback(event)
-                    except Exception:
-                        log.exception("a membership subscriber failed on %s", event)
-            for (kind, pid), _ref in list(self._pid_monitors.items()):
-                if kind is event.type and self._proc is not None:
-                    self._proc.send(pid, event.to_term())
+        return self._subscribers.on_change(callback)
 
     # -- asking the process ---------------------------------------------------------
 
@@ -282,7 +242,7 @@ class MembershipService:
         """``partition_healed/1``: tell the partition subscribers (node monitor)."""
         self._cast((Atom("partition_healed"), node))
 
-    def announce(self, action: str | tuple[str, Atom]) -> None:
+    def announce(self, action: Action) -> None:
         """``announce/1``: cast ``{joining | healing | leaving, Node}`` to every entry
         (``join``, ``heal``, ``leave`` or ``("force_leave", Node)``)."""
         if self.table is not None and self._proc is not None:
@@ -326,11 +286,7 @@ class MembershipService:
                 self._handle(proc, msg)
             except Exception:
                 log.exception("ekka_membership failed on %s", format_term(msg))
-            for callback in list(self._change_listeners):
-                try:
-                    callback()
-                except Exception:
-                    log.exception("a membership change listener failed")
+            self._subscribers.changed()
 
     def _reach(self, node: Atom, connected: set[Atom]) -> None:
         """Ping ``node`` now if connected, else connect (its ``nodeup`` pings it)."""
@@ -354,7 +310,7 @@ class MembershipService:
             return
         for cast in transition.casts:
             self._proc.cast((cast.name, cast.node), cast.message)
-        self._notify(transition.events)
+        self._subscribers.notify(transition.events, self._proc)
 
     def _handle(self, proc: Process, msg: Any) -> None:
         table = self._table()
@@ -379,7 +335,7 @@ class MembershipService:
             status = self.db.cluster_status(node)
             in_cluster = status is not MnesiaStatus.NOT_DB
             self._apply(table.node_up(node, in_cluster, status, now))
-            if self._should_ping(node):
+            if should_ping(self.db.view, node, self.lookup(node)):
                 self.ping(node)
         elif len(msg) == 2 and tag == _NODEDOWN and type(msg[1]) is Atom:
             self._apply(table.node_down(msg[1], now))
@@ -391,9 +347,7 @@ class MembershipService:
                 if self.db.view.kind(node) is NodeKind.GENUINE:
                     self._reach(node, connected)
         elif len(msg) == 5 and tag == DOWN:
-            for key, ref in list(self._pid_monitors.items()):
-                if ref == msg[1]:
-                    del self._pid_monitors[key]
+            self._subscribers.pid_down(msg[1])
         else:
             log.warning("ekka_membership: unexpected info %s", format_term(msg))
 
@@ -404,37 +358,16 @@ class MembershipService:
         elif event.kind == "mnesia_down":
             self._apply(table.mnesia_down(event.node, now))
 
-    def _should_ping(self, node: Atom) -> bool:
-        """On ``nodeup``: a genuine member, or a node with an entry (not leaving) that is
-        not a pyekka member (those are announced by the pong of ``mnesia_up``)."""
-        kind = self.db.view.kind(node)
-        if kind is not None:
-            return kind is NodeKind.GENUINE
-        entry = self.lookup(node)
-        return entry is not None and entry.status is not MemberStatus.LEAVING
-
     def _handle_call(self, proc: Process, request: Any) -> Any:
-        if type(request) is tuple and len(request) == 2 and request[0] == _MONITOR:
-            spec = request[1]
-            if type(spec) is tuple and len(spec) == 3 and type(spec[1]) is Pid:
-                kind, pid, on = spec
-                if type(kind) is Atom and kind.name in ("membership", "partition"):
-                    self._set_pid_monitor(proc, EventType(kind.name), pid, on is True)
-                    return _OK
-        if type(request) is tuple and len(request) == 2 and request[0] == _ANNOUNCE:
-            action = _parse_action(request[1])
-            if action is not None:
-                self.announce(action)
-                return _OK
+        call = parse_call(request)
+        if isinstance(call, MonitorRequest):
+            self._subscribers.set_pid_monitor(proc, call.kind, call.pid, call.on)
+            return _OK
+        if call is not None:
+            self.announce(call.action)
+            return _OK
         log.error("ekka_membership: unexpected call %s", format_term(request))
         return _IGNORE
-
-    def _set_pid_monitor(self, proc: Process, kind: EventType, pid: Pid, on: bool) -> None:
-        key = (kind, pid)
-        if on and key not in self._pid_monitors:
-            self._pid_monitors[key] = proc.monitor(pid)
-        elif not on and key in self._pid_monitors:
-            proc.demonitor(self._pid_monitors.pop(key), flush=True)
 
     # -- genuine members ------------------------------------------------------------
 
@@ -460,14 +393,6 @@ class MembershipService:
     async def _discover_genuine(self, node: Atom) -> None:
         """Make the view's genuine members those of ``node``'s mnesia cluster."""
         nodes = await self.node.rpc(node, _EKKA_MNESIA, _CLUSTER_NODES, [_ALL], self.rpc_timeout)
-        if type(nodes) is not list or node not in nodes:
-            return
-        if not all(type(n) is Atom for n in nodes):
-            return
-        if any(
-            self.db.view.kind(n) is not None and n not in self.db.view.genuine_nodes()
-            for n in nodes
-        ):
-            return  # a pyekka member among them: not a genuine cluster's answer
-        if self.db.set_genuine(nodes) and self.on_genuine_change is not None:
+        nodes = genuine_cluster(self.db.view, node, nodes)
+        if nodes is not None and self.db.set_genuine(nodes) and self.on_genuine_change is not None:
             await self.on_genuine_change()

@@ -31,18 +31,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import enum
 import logging
 import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyekka.cluster.cluster import ClusterError
-from pyekka.cluster.election import oldest
-from pyekka.cluster.member import Member
+from pyekka.discovery.autocluster_round import RoundRecord, choose_oldest
+from pyekka.discovery.autocluster_status import (
+    AutoclusterState,
+    AutoclusterStatus,
+    RoundResult,
+    discovery_json,
+    discovery_rows,
+)
 from pyekka.discovery.mcast import McastStrategy
 from pyekka.discovery.strategy import DiscoveryError, Outcome, Strategy
 from pyekka.term import format_term
@@ -82,206 +84,6 @@ STATUS_FUNCTION = ("pyekka_ctl", "discovery")
 """The node function (``module``, ``function``/0) that returns the status map."""
 
 A = Atom
-_BADRPC = A("badrpc")
-_BAD_NODE_REASONS = (A("nodedown"), A("timeout"))
-_MEMBER = A("member")
-_UNDEFINED = A("undefined")
-
-
-class AutoclusterState(enum.Enum):
-    """Where the loop is."""
-
-    DISABLED = "disabled"
-    """``manual`` discovery or ``cluster.enable = off``: no loop."""
-    IDLE = "idle"
-    """Not started yet."""
-    WAITING = "waiting"
-    """A round waits for the cluster's services."""
-    RUNNING = "running"
-    """A round runs."""
-    SLEEPING = "sleeping"
-    """Not in a cluster yet: the next round comes after the interval."""
-    DONE = "done"
-    """In a cluster: no more rounds."""
-    STOPPED = "stopped"
-    """Stopped (the node stops, or it left its cluster)."""
-
-
-def _now_text(stamp: float) -> str:
-    return datetime.datetime.fromtimestamp(stamp).isoformat(sep=" ", timespec="seconds")
-
-
-@dataclass(frozen=True)
-class RoundResult:
-    """What one round did.
-
-    ``lock`` and ``registered`` are ``"ok"``, ``"ignore"`` or ``"error"`` (``None``:
-    not reached); ``discovered`` is ``None`` when discovery failed or was not
-    reached; ``target`` the node the round tried to join; ``errors`` the logged
-    problems, in order.
-    """
-
-    started: float
-    finished: float
-    lock: str | None = None
-    discovered: tuple[str, ...] | None = None
-    alive: tuple[str, ...] = ()
-    target: str | None = None
-    joined: bool = False
-    registered: str | None = None
-    in_cluster: bool = False
-    errors: tuple[str, ...] = ()
-
-    def summary(self) -> str:
-        """One line for people."""
-        parts = [f"lock {self.lock or '-'}"]
-        if self.discovered is not None:
-            parts.append(f"discovered {len(self.discovered)} ({', '.join(self.discovered)})")
-            parts.append(f"alive {len(self.alive)}")
-        if self.target is not None:
-            parts.append(f"{'joined' if self.joined else 'could not join'} {self.target}")
-        if self.registered is not None:
-            parts.append(f"register {self.registered}")
-        parts.append("in a cluster" if self.in_cluster else "not in a cluster")
-        if self.errors:
-            parts.append("errors: " + "; ".join(self.errors))
-        return ", ".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "started": _now_text(self.started),
-            "finished": _now_text(self.finished),
-            "lock": self.lock,
-            "discovered": None if self.discovered is None else list(self.discovered),
-            "alive": list(self.alive),
-            "target": self.target,
-            "joined": self.joined,
-            "registered": self.registered,
-            "in_cluster": self.in_cluster,
-            "errors": list(self.errors),
-            "summary": self.summary(),
-        }
-
-    def to_term(self) -> dict[Atom, Any]:
-        """The result as an Erlang map (atoms, node atoms, binaries)."""
-
-        def opt_atom(text: str | None) -> Atom:
-            return _UNDEFINED if text is None else A(text)
-
-        return {
-            A("started"): _now_text(self.started).encode(),
-            A("finished"): _now_text(self.finished).encode(),
-            A("lock"): opt_atom(self.lock),
-            A("discovered"): (
-                _UNDEFINED if self.discovered is None else [A(n) for n in self.discovered]
-            ),
-            A("alive"): [A(n) for n in self.alive],
-            A("target"): opt_atom(self.target),
-            A("joined"): self.joined,
-            A("registered"): opt_atom(self.registered),
-            A("in_cluster"): self.in_cluster,
-            A("errors"): [e.encode() for e in self.errors],
-            A("summary"): self.summary().encode(),
-        }
-
-
-@dataclass(frozen=True)
-class AutoclusterStatus:
-    """The loop's state, for ``pyekka ctl status``."""
-
-    strategy: str
-    """``manual``, ``static``, ``mcast``, ``dns``, ``etcd`` or ``k8s``."""
-    detail: str
-    """The strategy's own description (its ``repr``)."""
-    state: AutoclusterState
-    rounds: int
-    last_result: RoundResult | None = None
-
-    def describe(self) -> str:
-        """A few lines for people."""
-        lines = [
-            f"discovery: {self.strategy} {self.detail}".rstrip(),
-            f"autocluster: {self.state.value}, {self.rounds} round(s)",
-        ]
-        if self.last_result is not None:
-            when = _now_text(self.last_result.finished)
-            lines.append(f"last round ({when}): {self.last_result.summary()}")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        last = self.last_result
-        return {
-            "strategy": self.strategy,
-            "detail": self.detail,
-            "state": self.state.value,
-            "rounds": self.rounds,
-            "last_result": None if last is None else last.to_json(),
-        }
-
-    def to_term(self) -> dict[Atom, Any]:
-        """``#{strategy, detail, state, rounds, last_result}`` (``undefined`` before
-        the first round); what ``pyekka_ctl:discovery()`` returns."""
-        last = self.last_result
-        return {
-            A("strategy"): A(self.strategy),
-            A("detail"): self.detail.encode(),
-            A("state"): A(self.state.value),
-            A("rounds"): self.rounds,
-            A("last_result"): _UNDEFINED if last is None else last.to_term(),
-        }
-
-
-@dataclass
-class _Round:
-    """A round being recorded."""
-
-    started: float = field(default_factory=time.time)
-    lock: str | None = None
-    discovered: list[str] | None = None
-    alive: list[str] = field(default_factory=list)
-    target: str | None = None
-    joined: bool = False
-    registered: str | None = None
-    errors: list[str] = field(default_factory=list)
-
-    def error(self, text: str) -> None:
-        log.error("autocluster: %s", text)
-        self.errors.append(text)
-
-    def result(self, in_cluster: bool) -> RoundResult:
-        return RoundResult(
-            started=self.started,
-            finished=time.time(),
-            lock=self.lock,
-            discovered=None if self.discovered is None else tuple(self.discovered),
-            alive=tuple(self.alive),
-            target=self.target,
-            joined=self.joined,
-            registered=self.registered,
-            in_cluster=in_cluster,
-            errors=tuple(self.errors),
-        )
-
-
-def _is_bad_node(reply: Any) -> bool:
-    """``{badrpc, nodedown | timeout}``: the node is one of multicall's ``BadNodes``."""
-    return (
-        type(reply) is tuple
-        and len(reply) == 2
-        and reply[0] == _BADRPC
-        and (reply[1] in _BAD_NODE_REASONS)
-    )
-
-
-def _member(reply: Any) -> Member | None:
-    if type(reply) is not tuple or len(reply) != 8 or reply[0] != _MEMBER:
-        return None
-    try:
-        return Member.from_term(reply)
-    except ValueError:
-        return None
 
 
 class Autocluster:
@@ -488,7 +290,7 @@ class Autocluster:
         async with self._round_lock:  # ekka's autocluster_lock: one round at a time
             await self._wait_ready()
             self._set_state(AutoclusterState.RUNNING)
-            record = _Round()
+            record = RoundRecord()
             try:
                 await self._lock_and_join(record)
             except Exception as exc:
@@ -506,7 +308,7 @@ class Autocluster:
                     log.exception("autocluster: the round callback failed")
             return result
 
-    async def _lock_and_join(self, record: _Round) -> None:
+    async def _lock_and_join(self, record: RoundRecord) -> None:
         assert self.strategy is not None
         try:
             outcome = await self.strategy.lock()
@@ -527,7 +329,7 @@ class Autocluster:
             await asyncio.sleep(self._rng.randint(1, self.ignore_delay_ms) / 1000)
             await self._discover_and_join(record)
 
-    async def _discover_and_join(self, record: _Round) -> None:
+    async def _discover_and_join(self, record: RoundRecord) -> None:
         assert self.strategy is not None
         try:
             nodes = await self.strategy.discover()
@@ -555,7 +357,7 @@ class Autocluster:
             log.info("autocluster: %s is not alive: %s", name, exc)
             return False
 
-    async def _maybe_join(self, record: _Round) -> None:
+    async def _maybe_join(self, record: RoundRecord) -> None:
         if not record.alive or self.in_cluster():
             return
         target = await self._find_oldest(record)
@@ -567,7 +369,7 @@ class Autocluster:
         except ClusterError as exc:
             record.error(f"cannot join {target.name}: {format_term(exc.reason)}")
 
-    async def _find_oldest(self, record: _Round) -> Atom | None:
+    async def _find_oldest(self, record: RoundRecord) -> Atom | None:
         nodes = [A(n) for n in record.alive]
         if len(nodes) == 1:
             return nodes[0]
@@ -577,52 +379,4 @@ class Autocluster:
                 for n in nodes
             )
         )
-        bad = [n.name for n, r in zip(nodes, replies, strict=True) if _is_bad_node(r)]
-        if bad:
-            record.error(f"bad nodes found: {', '.join(bad)}")
-            return None
-        members = [m for m in map(_member, replies) if m is not None]
-        if not members:
-            shown = ", ".join(format_term(r) for r in replies)
-            record.error(f"bad members found on nodes {', '.join(record.alive)}: {shown}")
-            return None
-        found = oldest(members)
-        return None if found is None else found.node
-
-
-def _text(term: Any) -> Any:
-    """A term of a status map as JSON: atoms and binaries as text, ``undefined`` None."""
-    if term == _UNDEFINED:
-        return None
-    if type(term) is Atom:
-        return term.name
-    if type(term) is bytes:
-        return term.decode(errors="replace")
-    if type(term) is list:
-        return [_text(t) for t in term]
-    if type(term) is dict:
-        return {_text(k): _text(v) for k, v in term.items()}
-    return term
-
-
-def discovery_json(term: Any) -> dict[str, Any]:
-    """``pyekka_ctl:discovery()``'s map (:meth:`AutoclusterStatus.to_term`) as the JSON
-    of :meth:`AutoclusterStatus.to_json`; ``ValueError`` for another term."""
-    keys = ("strategy", "detail", "state", "rounds", "last_result")
-    if type(term) is not dict or any(A(k) not in term for k in keys):
-        raise ValueError(f"not a discovery status map: {format_term(term)}")
-    found = _text(term)
-    return {k: found[k] for k in keys}
-
-
-def discovery_rows(status: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(label, text)`` rows of :func:`discovery_json`'s dict, for ``pyekka ctl status``."""
-    detail = f" {status['detail']}" if status["detail"] else ""
-    rows = [
-        ("discovery", f"{status['strategy']}{detail}"),
-        ("autocluster", f"{status['state']}, {status['rounds']} round(s)"),
-    ]
-    last = status["last_result"]
-    if last is not None:
-        rows.append(("last round", f"{last['finished']}: {last['summary']}"))
-    return rows
+        return choose_oldest(record, nodes, replies)

@@ -15,6 +15,7 @@
 * :mod:`pyekka.testing.netns` builds labs of network namespaces (hosts with addresses
   of their own on a private bridge) and runs commands and sockets inside them.
 * :mod:`pyekka.testing.plugin` is the pytest plugin (entry point ``pyekka``) that
-  turns these into fixtures for any test suite (see ``docs/testing.md``); it is the
-  only module here that imports pytest.
+  turns these into fixtures for any test suite (see ``docs/testing.md``); it and its
+  ``plugin_*`` modules (the fixtures by theme) are the only modules here that import
+  pytest.
 """

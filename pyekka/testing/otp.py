@@ -44,6 +44,7 @@ __all__ = [
     "discover_otp",
     "find_otp_runtimes",
     "interop_source_dir",
+    "run_erlc",
 ]
 
 ENV_OTP_ROOTS = "PYEKKA_OTP_ROOTS"
@@ -329,6 +330,22 @@ def _compiler(runtimes: Sequence[OtpRuntime]) -> OtpRuntime:
     return min(with_erlc, key=lambda r: r.release_number)
 
 
+def run_erlc(erlc: Path, out_dir: Path, sources: Iterable[Path | str], *, timeout: float) -> None:
+    """Compile the Erlang ``sources`` with ``erlc`` into ``out_dir`` (``OtpError`` with
+    the compiler's output if it fails)."""
+    proc = subprocess.run(
+        [str(erlc), "-o", str(out_dir), *map(str, sources)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise OtpError(f"erlc failed:\n{proc.stdout}{proc.stderr}")
+
+
 def compile_interop(
     out_dir: Path,
     *,
@@ -357,17 +374,7 @@ def compile_interop(
     try:
         erlc = compiler.erlc
         assert erlc is not None
-        proc = subprocess.run(
-            [str(erlc), "-o", str(build), *map(str, sources)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=clean_env(),
-            timeout=300,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise OtpError(f"erlc failed:\n{proc.stdout}{proc.stderr}")
+        run_erlc(erlc, build, sources, timeout=300)
         try:
             build.rename(ebin)
         except OSError:
