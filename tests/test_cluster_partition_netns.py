@@ -186,7 +186,8 @@ async def test_autoclean_force_leaves_a_host_cut_for_too_long(
     """Both sides clean, as genuine nodes would (ekka's force-leave of a down node just
     deletes its schema copy): the majority force-leaves the cut node, which
     force-leaves them in turn and stands alone. Once the link is back the two stay
-    apart: neither is a member of the other's cluster any more."""
+    apart: neither is a member of the other's cluster any more, until the lone node
+    joins the others again."""
     nodes, _ = await _cluster(lab_nodes, 3, **{"cluster.autoclean": "3s"})
     a, b, c = nodes
     lab.cut(c.host)
@@ -214,3 +215,13 @@ async def test_autoclean_force_leaves_a_host_cut_for_too_long(
     for node in (a, b):
         status = await lab_nodes.status(node)
         assert _members(status) == pair and not status["stopped_nodes"], status
+    # the lone node joins them again (its old view, which removed them, stays behind)
+    joined = await lab_nodes.ctl(c, "join", a.name)
+    assert joined.status == 0, joined
+    everyone = _sees(nodes, [])
+    await lab_nodes.wait_statuses(
+        nodes,
+        lambda n, s: everyone(n, s) and _members(s) == sorted(x.name for x in nodes),
+        f"{c.name} joined {pair} again: one cluster of three",
+        timeout=TIMEOUT,
+    )

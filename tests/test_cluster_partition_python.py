@@ -386,6 +386,21 @@ async def test_autoclean_force_leaves_a_member_down_past_the_expiry(members: Mem
     await all_agree(rest, converged(rest))
 
 
+async def test_a_node_autocleaned_while_cut_off_joins_back(members: Members) -> None:
+    """Both sides of a long cut autoclean each other; once the network is back, the
+    lone node joins the others again: its stale view (the others removed) must not
+    reach them."""
+    clusters = await form(members, 3, autoclean_ms=600, autoheal=False)
+    c1, c2, c3 = clusters
+    net = members.partition(clusters)
+    await cut_off(net, [c1, c2], [c3])
+    await all_agree([c1, c2], lambda c: c.db_nodes() == names([c1, c2]))
+    await all_agree([c3], lambda c: c.db_nodes() == [c3.node.name])
+    await net.heal()
+    assert await c3.join(c1.node.name) is True
+    await all_agree(clusters, converged(clusters))
+
+
 async def test_a_cut_link_is_refused_both_ways_until_restored(make_py: Any) -> None:
     n1, n2, n3 = [await make_py(prefix="cut") for _ in range(3)]
     assert await n1.connect(n2.name) and await n1.connect(n3.name)

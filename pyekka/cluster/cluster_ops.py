@@ -94,6 +94,10 @@ async def _join_pyekka(cluster: Cluster, target: Atom) -> None:
         if old_peers:
             db.remove(cluster.node.name)
             await cluster.replicator.publish(old_peers)
+        # As ekka's joiner deletes its schema: start from a standalone view, so that
+        # nothing of the old one (say, removals of nodes of the target's cluster made
+        # while cut off from them) reaches the target's cluster through a sync.
+        db.reset()
         reply = await _call_pyekka_cluster(cluster, target, "join")
         joined = type(reply) is tuple and len(reply) == 2 and reply[0] == _OK
         db.stop()
