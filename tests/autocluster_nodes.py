@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pyekka.cluster.cluster import Cluster
 from pyekka.config import Settings, load_config
@@ -43,6 +45,7 @@ __all__ = [
     "LabNode",
     "LabNodes",
     "Running",
+    "fleet",
     "one_cluster",
     "write_conf",
 ]
@@ -133,6 +136,17 @@ class Fleet:
         """Stop every node still running."""
         for name in list(self.running):
             await self.stop(name)
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
+    """A :class:`Fleet` rooted in the test's directory, closed after the test (a
+    fixture of every test module: ``tests.autocluster_nodes`` is a conftest plugin)."""
+    f = Fleet(tmp_path)
+    try:
+        yield f
+    finally:
+        await f.close()
 
 
 def _describe(r: Running) -> str:

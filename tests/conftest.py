@@ -11,8 +11,9 @@
 * ``epmd_server``: pyekka's embedded epmd on a free port of 127.0.0.1.
 
 The fixture modules listed in ``pytest_plugins`` serve every test module too:
-``tests.otp_nodes`` (live OTP and Python nodes) and ``tests.cli_nodes`` (running
-the ``pyekka`` command line).
+``tests.otp_nodes`` (live OTP and Python nodes), ``tests.cli_nodes`` (running
+the ``pyekka`` command line) and ``tests.autocluster_nodes`` (``fleet``: nodes
+started from configuration files).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pyekka.testing.otp import (
     discover_otp,
 )
 
-pytest_plugins = ["tests.otp_nodes", "tests.cli_nodes"]
+pytest_plugins = ["tests.otp_nodes", "tests.cli_nodes", "tests.autocluster_nodes"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -129,15 +129,6 @@ async def test_srv_records_form_one_cluster_of_target_names(
 # -- in-process, on 127.0.0.1 ------------------------------------------------------------
 
 
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    f = Fleet(tmp_path)
-    try:
-        yield f
-    finally:
-        await f.close()
-
-
 async def test_nxdomain_is_retried_and_never_fatal(
     fleet: Fleet, tmp_path: Path, ekka_base: int
 ) -> None:

@@ -6,7 +6,6 @@ malformed answers are clear errors, retried, never fatal."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,6 @@ key_prefix = etcd_tests.prefix
 fake_etcd = etcd_tests.recorder
 
 CLUSTER = "etcdcl"
-
-
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    f = Fleet(tmp_path)
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 def _conf(tmp_path: Path, base: int, servers: str, prefix: str, version: str) -> Path:

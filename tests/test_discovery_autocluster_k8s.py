@@ -145,15 +145,6 @@ async def test_ready_endpoint_slices_form_one_cluster(
 # -- in-process, on 127.0.0.1 ------------------------------------------------------------
 
 
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    f = Fleet(tmp_path)
-    try:
-        yield f
-    finally:
-        await f.close()
-
-
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [

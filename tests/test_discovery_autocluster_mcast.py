@@ -4,7 +4,6 @@ cluster by themselves while garbage datagrams hit the group, and a new node join
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from tests.test_discovery_mcast import GROUP, _group_socket, loopback_multicast 
 pytestmark = pytest.mark.usefixtures("loopback_multicast")
 
 A = Atom
-
-
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    f = Fleet(tmp_path)
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 def _conf(tmp_path: Path, base: int, port: int) -> Path:

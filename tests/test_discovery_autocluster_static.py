@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from pyekka.discovery.autocluster import AutoclusterState
 from pyekka.node.node import Node
@@ -20,15 +17,6 @@ from tests.cli_nodes import CliEnv, pyekka_argv, run
 from tests.otp_nodes import HOST, next_number
 
 A = Atom
-
-
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    f = Fleet(tmp_path)
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 def _names(count: int) -> list[str]:

@@ -23,16 +23,11 @@ Copies meet through ``pyekka_cluster:sync/1`` (rpc): at start, on every connecti
 a member, and after every local change (pushed to every member). A node merges a
 peer's copy only if it counts the peer as a member, and a node learns that it was
 removed only from a member's copy. A node that finds itself removed resets to a
-standalone view (and :class:`~pyekka.cluster.cluster.Cluster` reboots it).
+standalone view (and :class:`~pyekka.cluster.cluster.Cluster` reboots it); so does a
+node about to join another cluster, before it asks (:mod:`~pyekka.cluster.cluster_ops`).
 
-Running db nodes, as mnesia's ``running_db_nodes``: the local node while its
-:class:`ClusterDb` is started, and each member whose db answered a sync since the
-connection came up. Every start of a db takes a fresh random *incarnation*. A member
-that went down while running and comes back with the **same** incarnation kept
-running while cut off from us: that is mnesia's ``inconsistent_database`` (both sides
-see it); such a member stays out of the running nodes until one side restarts its db
-(autoheal's reboot does), and :class:`DbEvent` ``inconsistent_database`` is raised, as
-mnesia's system event is for ``ekka_node_monitor``.
+Running db nodes, incarnations and partitions (mnesia's ``running_db_nodes`` and
+``inconsistent_database``): see :mod:`pyekka.cluster.cluster_db`.
 
 The pieces, each in its own module (every name below is importable from here too):
 
