@@ -21,7 +21,15 @@ from pyekka.testing.otp import OtpRuntime
 from pyekka.testing.otp_node import OtpNode
 from tests.otp_nodes import next_number
 
-__all__ = ["EKKA_EBIN", "ENV_EKKA_EBIN", "GENUINE_MARKS", "genuine_ekka_starter", "q"]
+__all__ = [
+    "EKKA_EBIN",
+    "ENV_EKKA_EBIN",
+    "GENUINE_MARKS",
+    "JSON_DECODER_ERL",
+    "genuine_ekka_starter",
+    "load_json_decoder",
+    "q",
+]
 
 ENV_EKKA_EBIN = "PYEKKA_EKKA_EBIN"
 EKKA_EBIN = os.environ.get(ENV_EKKA_EBIN, "")
@@ -60,3 +68,80 @@ def genuine_ekka_starter(
         return node
 
     return start
+
+
+JSON_DECODER_ERL = """\
+%% The one call of jiffy that ekka 0.8's ekka_httpc makes (etcd answers are JSON):
+%% jiffy:decode(Bin, [return_maps]), objects as maps with binary keys.
+-module(jiffy).
+-export([decode/2]).
+
+decode(Bin, [return_maps]) ->
+    {Value, Rest} = value(ws(Bin)),
+    <<>> = ws(Rest),
+    Value.
+
+ws(<<C, Rest/binary>>) when C =:= $\\s; C =:= $\\t; C =:= $\\n; C =:= $\\r -> ws(Rest);
+ws(Bin) -> Bin.
+
+value(<<${, Rest/binary>>) -> object(ws(Rest), #{});
+value(<<$[, Rest/binary>>) -> array(ws(Rest), []);
+value(<<$", Rest/binary>>) -> string(Rest, <<>>);
+value(<<"true", Rest/binary>>) -> {true, Rest};
+value(<<"false", Rest/binary>>) -> {false, Rest};
+value(<<"null", Rest/binary>>) -> {null, Rest};
+value(Bin) -> number(Bin, <<>>).
+
+object(<<$}, Rest/binary>>, Map) -> {Map, Rest};
+object(<<$", Rest/binary>>, Map) ->
+    {Key, R1} = string(Rest, <<>>),
+    <<$:, R2/binary>> = ws(R1),
+    {Value, R3} = value(ws(R2)),
+    case ws(R3) of
+        <<$,, R4/binary>> -> object(ws(R4), Map#{Key => Value});
+        <<$}, R4/binary>> -> {Map#{Key => Value}, R4}
+    end.
+
+array(<<$], Rest/binary>>, []) -> {[], Rest};
+array(Bin, Acc) ->
+    {Value, R1} = value(Bin),
+    case ws(R1) of
+        <<$,, R2/binary>> -> array(ws(R2), [Value | Acc]);
+        <<$], R2/binary>> -> {lists:reverse([Value | Acc]), R2}
+    end.
+
+string(<<$", Rest/binary>>, Acc) -> {Acc, Rest};
+string(<<$\\\\, $u, Hex:4/binary, Rest/binary>>, Acc) ->
+    Char = unicode:characters_to_binary([binary_to_integer(Hex, 16)]),
+    string(Rest, <<Acc/binary, Char/binary>>);
+string(<<$\\\\, C, Rest/binary>>, Acc) ->
+    Esc = case C of $n -> $\\n; $t -> $\\t; $r -> $\\r; $b -> $\\b; $f -> $\\f; _ -> C end,
+    string(Rest, <<Acc/binary, Esc>>);
+string(<<C, Rest/binary>>, Acc) -> string(Rest, <<Acc/binary, C>>).
+
+number(<<C, Rest/binary>>, Acc) when C >= $0, C =< $9; C =:= $-; C =:= $+;
+                                     C =:= $.; C =:= $e; C =:= $E ->
+    number(Rest, <<Acc/binary, C>>);
+number(Rest, Acc) ->
+    try {binary_to_integer(Acc), Rest}
+    catch error:badarg -> {binary_to_float(Acc), Rest}
+    end.
+"""
+"""A plain-Erlang stand-in for ``jiffy:decode/2`` (a NIF library genuine ekka's etcd
+strategy needs and test machines lack): objects, arrays, strings (with escapes),
+numbers, ``true``, ``false``, ``null``."""
+
+
+async def load_json_decoder(node: OtpNode, directory: Path) -> None:
+    """Compile :data:`JSON_DECODER_ERL` in ``directory`` and load it into ``node``
+    (unless a real ``jiffy`` is already on its code path)."""
+    if await node.aeval("code:which(jiffy)") != Atom("non_existing"):
+        return
+    source = directory / "jiffy.erl"
+    if not source.exists():
+        source.write_text(JSON_DECODER_ERL)
+    loaded = await node.aeval(
+        f'{{ok, jiffy, Bin}} = compile:file("{source}", [binary, return_errors]), '
+        f'code:load_binary(jiffy, "{source}", Bin)'
+    )
+    assert loaded == (Atom("module"), Atom("jiffy")), loaded
