@@ -35,6 +35,7 @@ from pyekka.testing.netns import LabHost, NetnsLab
 from pyekka.testing.processes import Completed, OsProcess, os_process, run_process
 from pyekka.testing.wait import wait_until
 from tests.cli_nodes import pyekka_argv
+from tests.otp_nodes import HOST
 
 __all__ = [
     "COOKIE",
@@ -47,6 +48,7 @@ __all__ = [
     "Running",
     "fleet",
     "one_cluster",
+    "static_conf",
     "write_conf",
 ]
 
@@ -70,6 +72,28 @@ def write_conf(path: Path, keys: Mapping[str, Any]) -> Path:
         lines.append(f"{key} = {text}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def static_conf(
+    tmp_path: Path, base: int, name: str, seeds: list[str], cluster: str, **extra: Any
+) -> Path:
+    """``<alive>.conf`` in ``tmp_path`` for an epmd-less node ``name`` on 127.0.0.1 with
+    static discovery of ``seeds`` in cluster ``cluster``; ``extra`` keys added or
+    overriding (pass dotted keys as ``**{"node.cookie": ...}``)."""
+    alive = name.split("@")[0]
+    keys = {
+        "node.name": name,
+        "node.cookie": COOKIE,
+        "node.data_dir": tmp_path / alive,
+        "node.epmd": "off",
+        "node.dist_base_port": base,
+        "node.dist_interface": HOST,
+        "cluster.name": cluster,
+        "cluster.discovery": "static",
+        "cluster.static.seeds": seeds,
+        **extra,
+    }
+    return write_conf(tmp_path / f"{alive}.conf", keys)
 
 
 @dataclass

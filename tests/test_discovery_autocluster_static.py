@@ -12,7 +12,7 @@ from pyekka.discovery.autocluster import AutoclusterState
 from pyekka.node.node import Node
 from pyekka.term.types import Atom
 from pyekka.testing.processes import os_process
-from tests.autocluster_nodes import COOKIE, Fleet, one_cluster, write_conf
+from tests.autocluster_nodes import COOKIE, Fleet, one_cluster, static_conf
 from tests.cli_nodes import CliEnv, pyekka_argv, run
 from tests.otp_nodes import HOST, next_number
 
@@ -24,20 +24,7 @@ def _names(count: int) -> list[str]:
 
 
 def _conf(tmp_path: Path, base: int, name: str, seeds: list[str], **extra: object) -> Path:
-    alive = name.split("@")[0]
-    keys = {
-        "node.name": name,
-        "node.cookie": COOKIE,
-        "node.data_dir": tmp_path / alive,
-        "node.epmd": "off",
-        "node.dist_base_port": base,
-        "node.dist_interface": HOST,
-        "cluster.name": "autotest",
-        "cluster.discovery": "static",
-        "cluster.static.seeds": seeds,
-        **extra,
-    }
-    return write_conf(tmp_path / f"{alive}.conf", keys)
+    return static_conf(tmp_path, base, name, seeds, "autotest", **extra)
 
 
 def _config(tmp_path: Path, base: int, name: str, seeds: list[str]) -> Path:

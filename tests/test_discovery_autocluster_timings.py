@@ -17,7 +17,7 @@ from pyekka.config import load_config
 from pyekka.discovery.autocluster import Autocluster, RoundResult
 from pyekka.discovery.run import autoclustering_member, node_spec
 from pyekka.testing.processes import os_process
-from tests.autocluster_nodes import COOKIE, Running, one_cluster, write_conf
+from tests.autocluster_nodes import COOKIE, Running, one_cluster, static_conf
 from tests.cli_nodes import CliEnv, pyekka_argv
 from tests.otp_nodes import HOST, next_number
 
@@ -39,21 +39,7 @@ def _names(count: int) -> list[str]:
 
 
 def _conf(tmp_path: Path, base: int, name: str, seeds: list[str], **extra: Any) -> Path:
-    alive = name.split("@")[0]
-    keys = {
-        "node.name": name,
-        "node.cookie": COOKIE,
-        "node.data_dir": tmp_path / alive,
-        "node.epmd": "off",
-        "node.dist_base_port": base,
-        "node.dist_interface": HOST,
-        "cluster.name": "timings",
-        "cluster.discovery": "static",
-        "cluster.static.seeds": seeds,
-        **TIMINGS,
-        **extra,
-    }
-    return write_conf(tmp_path / f"{alive}.conf", keys)
+    return static_conf(tmp_path, base, name, seeds, "timings", **{**TIMINGS, **extra})
 
 
 @pytest.fixture
